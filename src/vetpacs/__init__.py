@@ -1,0 +1,3 @@
+"""VetPACS: an open-source veterinary picture archiving and communication system."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,134 @@
+"""Composition root: Settings -> index engine, blob store, Archive -> DICOM and HTTP listeners."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from typing import Any
+
+from vetpacs.archive.context import Archive
+from vetpacs.config import Settings
+from vetpacs.db.engine import make_engine, migrate
+from vetpacs.storage import FilesystemBlobStore
+
+log = logging.getLogger("vetpacs")
+
+
+def setup_logging(level: str) -> None:
+    """Log lines with time, level and logger name to stderr."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s",
+    )
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+
+
+def build_archive(settings: Settings, *, run_migrations: bool = True) -> Archive:
+    """Open (and migrate) the index, open the blob store and clean half-written files."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    if run_migrations:
+        migrate(engine)
+    store = FilesystemBlobStore(settings.resolved_storage_dir, fsync=settings.storage_fsync)
+    return Archive(
+        engine=engine,
+        store=store,
+        duplicate_policy=settings.duplicate_policy,
+        case_insensitive_names=settings.case_insensitive_names,
+    )
+
+
+def _dicom_worker(settings_json: str) -> None:
+    """Entry point of an extra DICOM listener process (``dicom_workers`` > 1)."""
+    settings = Settings.model_validate_json(settings_json)
+    setup_logging(settings.log_level)
+    archive = build_archive(settings, run_migrations=False)
+    from vetpacs.dicom.server import DicomService
+
+    service = DicomService(archive, settings)
+    service.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    service.stop()
+
+
+class Server:
+    """Everything ``vetpacs serve`` runs: DICOM listener(s) and the HTTP server, until SIGTERM."""
+
+    def __init__(self, settings: Settings, *, only: str | None = None) -> None:
+        self.settings = settings
+        self.only = only
+        self.archive = build_archive(settings)
+        removed = self.archive.store.recover()
+        if removed:
+            log.warning("removed %d half-written blob(s) left by an earlier crash", removed)
+        self.dicom: Any = None
+        self.workers: list[multiprocessing.process.BaseProcess] = []
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        """Serve until SIGTERM/SIGINT, then finish in-flight work and exit."""
+        s = self.settings
+        if self.only in (None, "dicom") and s.dicom_port:
+            from vetpacs.dicom.server import DicomService
+
+            self.dicom = DicomService(self.archive, s)
+            self.dicom.start()
+            ctx = multiprocessing.get_context("spawn")
+            for _ in range(max(0, s.dicom_workers - 1)):
+                proc = ctx.Process(target=_dicom_worker, args=(s.model_dump_json(),), daemon=False)
+                proc.start()
+                self.workers.append(proc)
+        try:
+            if self.only in (None, "http") and s.http_port:
+                self._run_http()
+            else:
+                signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+                signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+                print(f"VETPACS_READY pid={os.getpid()}", flush=True)
+                self._stop.wait()
+        finally:
+            self.shutdown()
+
+    def _run_http(self) -> None:
+        import uvicorn
+
+        from vetpacs.web.app import create_app
+
+        config = uvicorn.Config(
+            create_app(self.archive),
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_level=self.settings.log_level.lower(),
+            access_log=False,
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        orig_startup = server.startup
+
+        async def startup(*args: Any, **kwargs: Any) -> None:
+            await orig_startup(*args, **kwargs)
+            print(f"VETPACS_READY pid={os.getpid()}", flush=True)
+
+        server.startup = startup  # type: ignore[method-assign]
+        server.run()
+
+    def shutdown(self) -> None:
+        """Stop accepting, let in-flight stores finish, stop worker processes."""
+        for proc in self.workers:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
+        if self.dicom is not None:
+            self.dicom.stop()
+            self.dicom = None
+        for proc in self.workers:
+            proc.join(timeout=40)
+            if proc.is_alive():
+                proc.kill()
+        self.workers = []
+        log.info("VetPACS stopped")

@@ -1,0 +1,1 @@
+"""Command line: serve, demo, import, verify, modality, db, config."""

@@ -1,0 +1,263 @@
+"""The ``vetpacs`` command (Typer). Thin: parses options, calls services, prints results."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from vetpacs.config import Settings, load_settings, settings_reference
+
+app = typer.Typer(help="VetPACS: veterinary PACS. DICOM archive, worklist, viewer and clinic integration.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+modality_app = typer.Typer(help="Remote DICOM nodes (C-MOVE destinations, commitment reports).",
+                           no_args_is_help=True)
+db_app = typer.Typer(help="Index database maintenance.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration reference.", no_args_is_help=True)
+app.add_typer(modality_app, name="modality")
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+console = Console(stderr=True)
+out = Console()
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder (index and blobs).")]
+DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="Index database URL.")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML configuration file.")]
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    return load_settings(config, **overrides)
+
+
+def _archive(settings: Settings) -> Any:
+    from vetpacs.app import build_archive, setup_logging
+
+    setup_logging("WARNING")
+    return build_archive(settings)
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+    dicom_port: Annotated[int | None, typer.Option(help="DICOM port (default 11112; 0 disables).")] = None,
+    dicom_host: Annotated[str | None, typer.Option(help="DICOM bind address.")] = None,
+    http_port: Annotated[int | None, typer.Option(help="HTTP port (default 8042; 0 disables).")] = None,
+    http_host: Annotated[str | None, typer.Option(help="HTTP bind address.")] = None,
+    ae_title: Annotated[str | None, typer.Option(help="Our AE title (default VETPACS).")] = None,
+    dicom_workers: Annotated[int | None, typer.Option(help="DICOM listener processes.")] = None,
+    only: Annotated[str | None, typer.Option(help="Run only one part: dicom or http.")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Load the demo studies first (if not there).")] = False,
+) -> None:
+    """Run VetPACS: the DICOM listener and the HTTP server, until SIGTERM or Ctrl-C."""
+    from vetpacs.app import Server, setup_logging
+
+    settings = _settings(
+        config,
+        data_dir=data_dir,
+        database_url=database_url,
+        dicom_port=dicom_port,
+        dicom_host=dicom_host,
+        http_port=http_port,
+        http_host=http_host,
+        ae_title=ae_title,
+        dicom_workers=dicom_workers,
+    )
+    setup_logging(settings.log_level)
+    server = Server(settings, only=only)
+    if demo:
+        _load_demo(server.archive)
+    console.print(
+        f"VetPACS: AE [bold]{settings.ae_title}[/] on DICOM port {settings.dicom_port}, "
+        f"HTTP http://{settings.http_host}:{settings.http_port}/health, data in {settings.data_dir}"
+    )
+    server.run()
+
+
+def _load_demo(archive: Any) -> None:
+    from vetpacs.archive.context import OriginKind
+    from vetpacs.archive.importer import import_paths
+    from vetpacs.demo import generate_demo_files
+
+    with tempfile.TemporaryDirectory(prefix="vetpacs-demo-") as tmp:
+        files = generate_demo_files(Path(tmp))
+        summary = import_paths(archive, files, user="demo", kind=OriginKind.DEMO)
+    console.print(
+        f"demo data: {summary.stored} instances stored, {summary.already_present} already present, "
+        f"{len(summary.rejected)} rejected"
+    )
+    for name, reason in summary.rejected:
+        console.print(f"  rejected {name}: {reason}")
+
+
+@app.command()
+def demo(data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+    """Load generated veterinary demo studies (dogs, cats, a horse, a rabbit; DX, US, CT, dental)."""
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    _load_demo(_archive(settings))
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Files, folders, zip files or DICOMDIRs.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+    user: Annotated[str, typer.Option(help="Who imports (kept as the origin).")] = "",
+) -> None:
+    """Import DICOM files through the same ingest path as C-STORE; prints a summary."""
+    from vetpacs.archive.importer import import_paths
+
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    archive = _archive(settings)
+    with Progress(
+        TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as progress:
+        task = progress.add_task("", total=None)
+
+        def tick(name: str, outcome: str) -> None:
+            progress.update(task, advance=1, description=outcome[:60])
+
+        summary = import_paths(archive, paths, user=user or "cli", progress=tick)
+    out.print(
+        f"stored: {summary.stored}  already present: {summary.already_present}  "
+        f"conflicts: {summary.conflicts}  rejected: {len(summary.rejected)}"
+    )
+    for name, reason in summary.rejected:
+        out.print(f"  rejected {name}: {reason}")
+    if summary.rejected:
+        raise typer.Exit(code=1 if summary.stored + summary.already_present == 0 else 0)
+
+
+@app.command()
+def verify(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+    repair_orphans: Annotated[
+        bool, typer.Option(help="Delete blobs nothing references (only with the server stopped).")
+    ] = False,
+) -> None:
+    """Re-read every stored blob; report checksum mismatches, missing files and orphan blobs."""
+    from vetpacs.archive.verify import verify_archive
+
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    report = verify_archive(_archive(settings), repair_orphans=repair_orphans)
+    out.print(
+        f"checked: {report.checked}  ok: {report.ok}  mismatched: {len(report.mismatched)}  "
+        f"missing: {len(report.missing)}  orphan blobs: {len(report.orphans)}"
+    )
+    for sop, key in report.mismatched:
+        out.print(f"  MISMATCH {sop} (blob {key})")
+    for sop, key in report.missing:
+        out.print(f"  MISSING  {sop} (blob {key})")
+    for key in report.orphans:
+        out.print(f"  orphan   {key}{' (deleted)' if repair_orphans else ''}")
+    if not report.healthy:
+        raise typer.Exit(code=1)
+
+
+@modality_app.command("add")
+def modality_add(
+    name: Annotated[str, typer.Argument(help="A name for the node, e.g. xray-room-1.")],
+    ae: Annotated[str, typer.Option("--ae", help="Its AE title.")],
+    host: Annotated[str, typer.Option("--host", help="Its host name or address.")],
+    port: Annotated[int, typer.Option("--port", help="Its DICOM port.")],
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """Register a remote DICOM node (C-MOVE destination)."""
+    from vetpacs.errors import VetPACSError
+    from vetpacs.nodes.service import add_node
+
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    try:
+        node = add_node(_archive(settings).engine, name=name, ae_title=ae, host=host, port=port,
+                        description=description)
+    except VetPACSError as exc:
+        console.print(f"error: {exc}")
+        raise typer.Exit(code=2) from exc
+    out.print(f"added {node.name}: {node.ae_title}@{node.host}:{node.port}")
+
+
+@modality_app.command("list")
+def modality_list(data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+    """List registered DICOM nodes."""
+    from vetpacs.nodes.service import list_nodes
+
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    table = Table("name", "AE title", "host", "port", "description")
+    for n in list_nodes(_archive(settings).engine):
+        table.add_row(n.name, n.ae_title, n.host, str(n.port), n.description)
+    out.print(table)
+
+
+@modality_app.command("remove")
+def modality_remove(
+    name: Annotated[str, typer.Argument(help="The node's name.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """Forget a registered DICOM node."""
+    from vetpacs.errors import NotFound
+    from vetpacs.nodes.service import remove_node
+
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    try:
+        remove_node(_archive(settings).engine, name)
+    except NotFound as exc:
+        console.print(f"error: {exc}")
+        raise typer.Exit(code=2) from exc
+    out.print(f"removed {name}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+    """Create or migrate the index schema to the newest version."""
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    _archive(settings)
+    out.print("index schema is up to date")
+
+
+@config_app.command("docs")
+def config_docs() -> None:
+    """Print the configuration reference (Markdown), as kept in docs/configuration.md."""
+    sys.stdout.write(configuration_markdown())
+
+
+def configuration_markdown() -> str:
+    """The configuration reference generated from the Settings class."""
+    lines = [
+        "# Configuration",
+        "",
+        "Generated from `vetpacs.config.Settings` by `vetpacs config docs`; a test keeps it current.",
+        "",
+        "Every setting can be given as an environment variable, in a TOML file (top level or a",
+        "`[vetpacs]` table; pass it with `--config` or `VETPACS_CONFIG`), and the common ones as",
+        "options of `vetpacs serve`. Order of precedence: command-line option, environment, file, default.",
+        "",
+        "| setting | environment variable | default | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, env, default, help_text in settings_reference():
+        lines.append(f"| `{name}` | `{env}` | `{default}` | {help_text.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

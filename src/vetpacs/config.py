@@ -1,0 +1,125 @@
+"""One Settings object for the whole program.
+
+Every key is typed, defaulted and documented here; ``docs/configuration.md`` is generated from this
+class (``vetpacs config docs``) and a test fails when the two drift apart. Values come, in order of
+precedence, from command-line options, environment variables ``VETPACS_<NAME>``, an optional TOML file
+(``VETPACS_CONFIG`` or ``--config``) and the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class DuplicatePolicy(StrEnum):
+    """What to do when a SOP Instance UID arrives again with different bytes."""
+
+    KEEP_FIRST = "keep-first"  # keep the stored instance, record the conflict, answer success
+    REPLACE = "replace"  # store the new bytes, keep the old blob referenced by the conflict row
+    REJECT = "reject"  # keep the stored instance, record the conflict, answer a failure status
+
+
+class Settings(BaseSettings):
+    """VetPACS configuration (environment prefix ``VETPACS_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="VETPACS_", extra="ignore")
+
+    data_dir: Path = Field(Path("vetpacs-data"), description="Folder for the SQLite index and image blobs.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the index database. Default: SQLite file `index.sqlite` "
+        "inside the data dir. PostgreSQL: `postgresql+psycopg://user@host/db`.",
+    )
+    storage_dir: Path | None = Field(
+        None, description="Folder of the filesystem blob store. Default: `blobs/` inside the data dir."
+    )
+    storage_fsync: bool = Field(
+        True, description="fsync every blob and its folder before acknowledging a store."
+    )
+    ae_title: str = Field("VETPACS", description="Our DICOM Application Entity title (called AE title).")
+    dicom_host: str = Field("0.0.0.0", description="Address the DICOM listener binds to.")
+    dicom_port: int = Field(11112, description="TCP port of the DICOM (DIMSE) listener; 0 disables it.")
+    dicom_workers: int = Field(
+        1,
+        description="Number of DICOM listener processes sharing the port (SO_REUSEPORT). "
+        "More than one spreads associations over CPU cores.",
+    )
+    allowed_calling_aets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="If not empty, only these calling AE titles may associate (comma separated in env).",
+    )
+    max_associations: int = Field(32, description="Maximum simultaneous DICOM associations per process.")
+    max_pdu_size: int = Field(
+        0, description="Maximum PDU length we receive, in bytes; 0 means unlimited (fastest)."
+    )
+    acse_timeout: float = Field(30.0, description="Seconds to wait for association messages.")
+    dimse_timeout: float = Field(60.0, description="Seconds to wait for DIMSE messages.")
+    network_timeout: float = Field(120.0, description="Seconds an idle association stays open.")
+    duplicate_policy: DuplicatePolicy = Field(
+        DuplicatePolicy.KEEP_FIRST,
+        description="A repeated SOP Instance UID with different bytes: `keep-first` (record the "
+        "conflict, answer success), `replace` (store the new version) or `reject` (answer failure).",
+    )
+    case_insensitive_names: bool = Field(
+        False, description="Match person names (PatientName, ResponsiblePerson...) case-insensitively."
+    )
+    http_host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
+    http_port: int = Field(8042, description="TCP port of the HTTP server (health; REST and DICOMweb).")
+    log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
+
+    @field_validator("allowed_calling_aets", mode="before")
+    @classmethod
+    def _split_aets(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file inside the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'index.sqlite').resolve()}"
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        """The blob folder, defaulting to ``blobs/`` inside the data dir."""
+        return self.storage_dir if self.storage_dir is not None else self.data_dir / "blobs"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from defaults, an optional TOML file, the environment and explicit overrides."""
+    path = config_file or (Path(os.environ["VETPACS_CONFIG"]) if os.environ.get("VETPACS_CONFIG") else None)
+    values: dict[str, Any] = {}
+    if path is not None:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+        values.update(raw.get("vetpacs", raw))
+    env_settings = Settings()
+    # Environment wins over the file: only keep file values the environment did not set.
+    for name in list(values):
+        if f"VETPACS_{name.upper()}" in os.environ:
+            values.pop(name)
+    merged = {**{k: getattr(env_settings, k) for k in env_settings.model_fields_set}, **values}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**merged)
+
+
+def settings_reference() -> list[tuple[str, str, str, str]]:
+    """(name, environment variable, default, description) for every setting: drives the docs."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, StrEnum):
+            default = default.value
+        rows.append((name, f"VETPACS_{name.upper()}", repr(default), field.description or ""))
+    return rows

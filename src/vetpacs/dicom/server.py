@@ -1,0 +1,375 @@
+"""The DICOM listener (pynetdicom): C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET, Storage Commitment.
+
+Each handler parses the event, calls one archive service and maps the result; domain errors become
+DICOM statuses in ``dicom/status.py``. Several listener processes may share the port
+(``dicom_workers``, SO_REUSEPORT); the index and the blob store are their shared state.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+from pynetdicom import AE, _config, build_role, evt
+from pynetdicom.presentation import build_context
+from pynetdicom.transport import AssociationServer, ThreadedAssociationServer
+
+from vetpacs.archive import retrieve
+from vetpacs.archive.context import Archive, Origin, OriginKind
+from vetpacs.archive.ingest import store_instance
+from vetpacs.archive.query import Model, query_from_identifier, run_query
+from vetpacs.archive.sopclasses import (
+    PATIENT_ROOT_FIND,
+    PATIENT_ROOT_GET,
+    PATIENT_ROOT_MOVE,
+    STORAGE_COMMITMENT_PUSH,
+    STORAGE_COMMITMENT_PUSH_INSTANCE,
+    STORAGE_SOP_CLASSES,
+    STUDY_ROOT_FIND,
+    STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
+    TRANSFER_SYNTAXES,
+    VERIFICATION,
+)
+from vetpacs.config import Settings
+from vetpacs.dicom import status
+from vetpacs.errors import Conflict, Invalid, StorageFailure
+from vetpacs.nodes.service import node_for_ae
+
+log = logging.getLogger("vetpacs.dicom")
+
+# Send stored files to peers without decoding them (C-MOVE sub-operations, exact transfer syntax).
+_config.STORE_SEND_CHUNKED_DATASET = True
+# Answer unknown called AE titles with a rejection; log identifiers at DEBUG only (animal data).
+_config.LOG_REQUEST_IDENTIFIERS = False
+
+FIND_MODELS = {PATIENT_ROOT_FIND: Model.PATIENT_ROOT, STUDY_ROOT_FIND: Model.STUDY_ROOT}
+RETRIEVE_MODELS = {
+    PATIENT_ROOT_MOVE: Model.PATIENT_ROOT,
+    STUDY_ROOT_MOVE: Model.STUDY_ROOT,
+    PATIENT_ROOT_GET: Model.PATIENT_ROOT,
+    STUDY_ROOT_GET: Model.STUDY_ROOT,
+}
+
+
+class ReusePortServer(ThreadedAssociationServer):
+    """Association server that lets several processes share one port and turns Nagle off."""
+
+    def server_bind(self) -> None:
+        assert self.socket is not None
+        if hasattr(socket, "SO_REUSEPORT"):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        client, address = super().get_request()
+        try:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        return client, address
+
+
+def _origin(event: evt.Event) -> Origin:
+    req = event.assoc.requestor
+    return Origin(OriginKind.DICOM, ae_title=str(req.ae_title).strip(), address=f"{req.address}:{req.port}")
+
+
+class DicomService:
+    """Builds the AE and the event handlers over one Archive."""
+
+    def __init__(self, archive: Archive, settings: Settings) -> None:
+        self.archive = archive
+        self.settings = settings
+        self.ae = self._make_ae()
+        self.server: AssociationServer | None = None
+
+    # ----------------------------------------------------------------- AE setup
+    def _make_ae(self) -> AE:
+        s = self.settings
+        ae = AE(ae_title=s.ae_title)
+        ae.maximum_pdu_size = s.max_pdu_size
+        ae.maximum_associations = s.max_associations
+        ae.acse_timeout = s.acse_timeout
+        ae.dimse_timeout = s.dimse_timeout
+        ae.network_timeout = s.network_timeout
+        ae.require_called_aet = True
+        if s.allowed_calling_aets:
+            ae.require_calling_aet = list(s.allowed_calling_aets)
+        ts = list(TRANSFER_SYNTAXES)
+        ae.add_supported_context(VERIFICATION, ts[:3])
+        for uid in STORAGE_SOP_CLASSES:
+            # SCP for C-STORE; SCU role too, so C-GET requestors may ask us to send back.
+            ae.add_supported_context(uid, ts, scu_role=True, scp_role=True)
+        for uid in (*FIND_MODELS, *RETRIEVE_MODELS):
+            ae.add_supported_context(uid, ts[:3])
+        ae.add_supported_context(STORAGE_COMMITMENT_PUSH, ts[:3])
+        return ae
+
+    def handlers(self) -> list[tuple[Any, Any]]:
+        """The (event, handler) pairs bound when the server starts."""
+        return [
+            (evt.EVT_C_ECHO, self.on_echo),
+            (evt.EVT_C_STORE, self.on_store),
+            (evt.EVT_C_FIND, self.on_find),
+            (evt.EVT_C_MOVE, self.on_move),
+            (evt.EVT_C_GET, self.on_get),
+            (evt.EVT_N_ACTION, self.on_commit),
+            (evt.EVT_REJECTED, self.on_rejected),
+            (evt.EVT_ABORTED, self.on_aborted),
+        ]
+
+    def start(self, host: str | None = None, port: int | None = None, ssl_context: Any = None) -> AssociationServer:
+        """Start listening in background threads; returns the server."""
+        address = (host or self.settings.dicom_host, self.settings.dicom_port if port is None else port)
+        server = self.ae.make_server(
+            address,
+            ae_title=self.settings.ae_title,
+            evt_handlers=self.handlers(),
+            ssl_context=ssl_context,
+            server_class=ReusePortServer,
+        )
+        thread = threading.Thread(target=server.serve_forever, name="vetpacs-dicom-accept", daemon=True)
+        thread.start()
+        self.ae._servers.append(server)
+        self.server = server
+        log.info("DICOM listener %s on %s:%s", self.settings.ae_title, *server.server_address[:2])
+        return server
+
+    def stop(self, grace: float = 30.0) -> None:
+        """Stop accepting, let in-flight associations finish (up to ``grace`` s), then abort the rest."""
+        server = self.server
+        if server is None:
+            return
+        # Stop the accept loop and close the listening socket, but do not abort associations yet.
+        ThreadedAssociationServer.__mro__[2].shutdown(server)  # socketserver.BaseServer.shutdown
+        server.server_close()
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            active = [a for a in server.active_associations if a.is_established or a.is_alive()]
+            if not active:
+                break
+            time.sleep(0.05)
+        for assoc in server.active_associations:
+            assoc.abort()
+        self.server = None
+
+    # ----------------------------------------------------------------- handlers
+    def on_echo(self, event: evt.Event) -> int:
+        return status.SUCCESS
+
+    def on_rejected(self, event: evt.Event) -> None:
+        req = event.assoc.requestor
+        log.warning(
+            "association rejected: calling AE %r called AE %r from %s:%s",
+            str(req.ae_title).strip(),
+            str(event.assoc.acceptor.ae_title).strip(),
+            req.address,
+            req.port,
+        )
+
+    def on_aborted(self, event: evt.Event) -> None:
+        req = event.assoc.requestor
+        log.info("association aborted: %s from %s:%s", str(req.ae_title).strip(), req.address, req.port)
+
+    def on_store(self, event: evt.Event) -> int | Dataset:
+        """C-STORE (PS3.4 Annex B): acknowledged only after store_instance has made it durable."""
+        origin = _origin(event)
+        try:
+            data = event.encoded_dataset(include_meta=True)
+            store_instance(self.archive, data, origin=origin)
+        except Exception as exc:
+            if not isinstance(exc, Invalid | Conflict | StorageFailure):
+                log.exception("C-STORE from %s failed", origin.describe())
+            return status.store_failure(exc)
+        return status.SUCCESS
+
+    def on_find(self, event: evt.Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
+        """C-FIND (PS3.4 C.4.1): one pending response per match; checks for C-CANCEL between matches."""
+        model = FIND_MODELS.get(str(event.request.AffectedSOPClassUID), Model.STUDY_ROOT)
+        try:
+            q = query_from_identifier(
+                event.identifier, model, case_insensitive=self.settings.case_insensitive_names
+            )
+            matches = run_query(self.archive, q)
+            for ds in matches:
+                if event.is_cancelled:
+                    yield status.CANCEL, None
+                    return
+                yield status.PENDING, ds
+        except Exception as exc:
+            log.warning("C-FIND from %s failed: %s", _origin(event).describe(), exc)
+            yield status.query_failure(exc), None
+            return
+
+    def _retrieve_refs(self, event: evt.Event) -> list[retrieve.InstanceRef]:
+        model = RETRIEVE_MODELS.get(str(event.request.AffectedSOPClassUID), Model.STUDY_ROOT)
+        q = query_from_identifier(event.identifier, model, case_insensitive=self.settings.case_insensitive_names)
+        return retrieve.instances_for(self.archive, q)
+
+    def _dataset_for(self, ref: retrieve.InstanceRef) -> Dataset:
+        ds = retrieve.read_dataset(self.archive, ref)
+        return ds
+
+    def on_get(self, event: evt.Event) -> Iterator[Any]:
+        """C-GET (PS3.4 C.4.3): sub-operations go back over the same association."""
+        try:
+            refs = self._retrieve_refs(event)
+        except Exception as exc:
+            log.warning("C-GET from %s failed: %s", _origin(event).describe(), exc)
+            yield status.query_failure(exc), None
+            return
+        yield len(refs)
+        for ref in refs:
+            if event.is_cancelled:
+                yield status.CANCEL, None
+                return
+            try:
+                ds = self._dataset_for(ref)
+            except Exception as exc:
+                log.error("C-GET: cannot read %s: %s", ref.sop_instance_uid, exc)
+                yield status.UNABLE_TO_PROCESS, None
+                continue
+            yield status.PENDING, ds
+
+    def on_move(self, event: evt.Event) -> Iterator[Any]:
+        """C-MOVE (PS3.4 C.4.2): to destinations registered with ``vetpacs modality add``."""
+        destination = str(event.move_destination).strip()
+        node = node_for_ae(self.archive.engine, destination)
+        if node is None:
+            log.warning("C-MOVE from %s: unknown destination %r", _origin(event).describe(), destination)
+            yield None, None
+            return
+        try:
+            refs = self._retrieve_refs(event)
+        except Exception as exc:
+            log.warning("C-MOVE from %s failed: %s", _origin(event).describe(), exc)
+            yield node.host, node.port
+            yield status.query_failure(exc), None
+            return
+        yield node.host, node.port, {"contexts": _contexts_for(refs)}
+        yield len(refs)
+        for ref in refs:
+            if event.is_cancelled:
+                yield status.CANCEL, None
+                return
+            try:
+                ds = self._dataset_for(ref)
+            except Exception as exc:
+                log.error("C-MOVE: cannot read %s: %s", ref.sop_instance_uid, exc)
+                yield status.UNABLE_TO_PROCESS, None
+                continue
+            yield status.PENDING, ds
+
+    def on_commit(self, event: evt.Event) -> tuple[int, Dataset | None]:
+        """Storage Commitment Push Model N-ACTION (PS3.4 J.3): answer now, report asynchronously."""
+        if str(event.request.RequestedSOPClassUID) != STORAGE_COMMITMENT_PUSH:
+            return 0x0112, None
+        if int(event.request.ActionTypeID) != 1:
+            return 0x0123, None  # No such action type
+        try:
+            info = event.action_information
+            transaction_uid = str(info.TransactionUID)
+            requested = [
+                (str(item.ReferencedSOPClassUID), str(item.ReferencedSOPInstanceUID))
+                for item in info.ReferencedSOPSequence
+            ]
+        except Exception as exc:
+            log.warning("storage commitment from %s: bad request: %s", _origin(event).describe(), exc)
+            return 0x0110, None
+        origin = _origin(event)
+        assoc = event.assoc
+        threading.Thread(
+            target=self._send_commit_report,
+            args=(assoc, origin, transaction_uid, requested),
+            name="vetpacs-commit-report",
+            daemon=True,
+        ).start()
+        return status.SUCCESS, None
+
+    def commit_result(self, transaction_uid: str, requested: list[tuple[str, str]]) -> tuple[int, Dataset]:
+        """The N-EVENT-REPORT event type (1 all committed, 2 some failed) and its information."""
+        report = Dataset()
+        report.TransactionUID = transaction_uid
+        ok, failed = [], []
+        for sop_class, sop_instance in requested:
+            ref = retrieve.instance_by_uid(self.archive, sop_instance)
+            item = Dataset()
+            item.ReferencedSOPClassUID = sop_class
+            item.ReferencedSOPInstanceUID = sop_instance
+            if ref is not None and ref.sop_class_uid == sop_class and self.archive.store.exists(ref.blob_key):
+                ok.append(item)
+            else:
+                item.FailureReason = status.NO_SUCH_SOP_INSTANCE if ref is None else status.PROCESSING_FAILURE
+                failed.append(item)
+        if ok:
+            report.ReferencedSOPSequence = ok
+        if failed:
+            report.FailedSOPSequence = failed
+        return (2 if failed else 1), report
+
+    def _send_commit_report(
+        self, assoc: Any, origin: Origin, transaction_uid: str, requested: list[tuple[str, str]]
+    ) -> None:
+        event_type, report = self.commit_result(transaction_uid, requested)
+        # Give pynetdicom a moment to send the N-ACTION response first.
+        time.sleep(0.05)
+        if assoc.is_established:
+            try:
+                rsp = assoc.send_n_event_report(
+                    report, event_type, UID(STORAGE_COMMITMENT_PUSH), UID(STORAGE_COMMITMENT_PUSH_INSTANCE)
+                )
+                if rsp[0] is not None and getattr(rsp[0], "Status", None) == 0:
+                    log.info("storage commitment %s reported to %s", transaction_uid, origin.describe())
+                    return
+            except Exception as exc:
+                log.info("commitment report on the same association failed (%s); opening a new one", exc)
+        node = node_for_ae(self.archive.engine, origin.ae_title)
+        if node is None:
+            log.error(
+                "storage commitment %s: %s is not a registered node, cannot send the report",
+                transaction_uid,
+                origin.describe(),
+            )
+            return
+        ae = AE(ae_title=self.settings.ae_title)
+        ae.acse_timeout = self.settings.acse_timeout
+        ae.dimse_timeout = self.settings.dimse_timeout
+        ae.add_requested_context(STORAGE_COMMITMENT_PUSH)
+        role = build_role(STORAGE_COMMITMENT_PUSH, scu_role=False, scp_role=True)
+        for attempt in range(3):
+            out = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=[role])
+            if out.is_established:
+                try:
+                    rsp = out.send_n_event_report(
+                        report, event_type, UID(STORAGE_COMMITMENT_PUSH), UID(STORAGE_COMMITMENT_PUSH_INSTANCE)
+                    )
+                    log.info(
+                        "storage commitment %s reported to %s (status %s)",
+                        transaction_uid,
+                        node.ae_title,
+                        getattr(rsp[0], "Status", "?"),
+                    )
+                finally:
+                    out.release()
+                return
+            time.sleep(1 + attempt)
+        log.error("storage commitment %s: could not reach %s", transaction_uid, node.ae_title)
+
+
+def _contexts_for(refs: list[retrieve.InstanceRef]) -> list[Any]:
+    """Presentation contexts to propose for C-MOVE sub-operations: each class in its stored syntax."""
+    wanted: dict[str, set[str]] = {}
+    for ref in refs:
+        wanted.setdefault(ref.sop_class_uid, set()).add(ref.transfer_syntax_uid)
+    contexts = []
+    for sop_class, syntaxes in list(wanted.items())[:120]:
+        tsl = sorted(syntaxes) + [t for t in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2") if t not in syntaxes]
+        contexts.append(build_context(sop_class, tsl))
+    return contexts

@@ -1,0 +1,6 @@
+"""Imports every domain model so ``Base.metadata`` knows all tables (used by Alembic)."""
+
+from vetpacs.archive import models as archive_models
+from vetpacs.nodes import models as node_models
+
+__all__ = ["archive_models", "node_models"]

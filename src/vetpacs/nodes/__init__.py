@@ -1,0 +1,1 @@
+"""Remote DICOM nodes: modalities, workstations and archives we send to (C-MOVE destinations)."""

@@ -1,0 +1,1 @@
+"""HTTP transport only (FastAPI): health now; REST API, DICOMweb and UI pages build on it."""
