@@ -108,7 +108,15 @@ class Server:
             access_log=False,
             lifespan="off",
         )
-        server = uvicorn.Server(config)
+        class _Server(uvicorn.Server):
+            """uvicorn re-raises SIGTERM after its shutdown; we still have DICOM work to finish."""
+
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                if self.should_exit and sig == signal.SIGINT:
+                    self.force_exit = True
+                self.should_exit = True
+
+        server = _Server(config)
         orig_startup = server.startup
 
         async def startup(*args: Any, **kwargs: Any) -> None:

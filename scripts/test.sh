@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs and run it all.
+#   ./scripts/test.sh [pytest args]
+# - Debian packages: dcmtk (echoscu/storescu/findscu/movescu/getscu), installed if missing.
+# - .venv/ with VetPACS and its test extras.
+# - The suite runs on SQLite; when VETPACS_TEST_DATABASE_URL is set (PostgreSQL), it runs again there.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+need_apt=()
+command -v storescu >/dev/null 2>&1 || need_apt+=(dcmtk)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" = "0" ] || SUDO="sudo"
+  echo "installing Debian packages: ${need_apt[*]}"
+  $SUDO apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+PY="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"
+
+echo "== lint (ruff)"
+.venv/bin/ruff check src tests
+echo "== tests on SQLite"
+env -u VETPACS_TEST_DATABASE_URL .venv/bin/python -m pytest -n 2 "$@"
+if [ -n "${VETPACS_TEST_DATABASE_URL:-}" ]; then
+  echo "== tests on PostgreSQL ($VETPACS_TEST_DATABASE_URL)"
+  .venv/bin/python -m pytest -n 2 "$@"
+fi

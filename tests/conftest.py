@@ -1,0 +1,231 @@
+"""Shared fixtures: real SQLite/PostgreSQL indexes, real folder stores, a real server on loopback ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from vetpacs.app import build_archive
+from vetpacs.archive.context import Archive
+from vetpacs.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_URL = os.environ.get("VETPACS_TEST_DATABASE_URL", "")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require_tool(name: str) -> str:
+    """Path of an external tool; a missing tool skips the test, or fails it under CI=true."""
+    path = shutil.which(name)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{name} is not installed (CI=true: missing tools fail the run)")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def _pg_admin() -> Engine:
+    """An autocommit engine on the server's maintenance database (always there)."""
+    return create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+def ensure_pg_database() -> None:
+    """Create the database named in VETPACS_TEST_DATABASE_URL if it does not exist yet."""
+    name = make_url(PG_URL).database
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
+def fresh_database_url(tmp: Path) -> str:
+    """A new empty index database: a SQLite file, or a new PostgreSQL database when configured."""
+    if not PG_URL:
+        return f"sqlite:///{tmp / 'index.sqlite'}"
+    url = make_url(PG_URL)
+    name = f"vetpacs_t_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if PG_URL:
+        ensure_pg_database()
+
+
+def drop_database(db_url: str) -> None:
+    """Drop a PostgreSQL test database made by ``fresh_database_url`` (SQLite: nothing to do)."""
+    url = make_url(db_url)
+    if url.get_backend_name() != "postgresql" or not (url.database or "").startswith("vetpacs_t_"):
+        return
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[Archive]:
+    """An empty Archive on the test database and a folder store in tmp_path."""
+    db_url = fresh_database_url(tmp_path)
+    settings = Settings(data_dir=tmp_path / "data", database_url=db_url)
+    arch = build_archive(settings)
+    yield arch
+    arch.engine.dispose()
+    drop_database(db_url)
+
+
+@dataclass
+class LiveServer:
+    """A ``vetpacs serve`` subprocess on free loopback ports."""
+
+    data_dir: Path
+    database_url: str
+    dicom_port: int
+    http_port: int
+    ae_title: str = "VETPACS"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            VETPACS_DATA_DIR=str(self.data_dir),
+            VETPACS_DATABASE_URL=self.database_url,
+            VETPACS_DICOM_PORT=str(self.dicom_port),
+            VETPACS_DICOM_HOST="127.0.0.1",
+            VETPACS_HTTP_PORT=str(self.http_port),
+            VETPACS_HTTP_HOST="127.0.0.1",
+            VETPACS_AE_TITLE=self.ae_title,
+        )
+        env.update(self.extra_env)
+        return env
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a ``vetpacs`` subcommand against this server's data dir and database."""
+        return subprocess.run(
+            [sys.executable, "-m", "vetpacs.cli.main", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=300,
+        )
+
+    def start(self, timeout: float = 60) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir.parent / f"server-{self.dicom_port}.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vetpacs.cli.main", "serve"],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            if "VETPACS_READY" in self.log():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up (durability tests)."""
+        self.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[object]:
+    """Make (not start) LiveServers; all are stopped and their databases dropped at the end."""
+    made: list[LiveServer] = []
+
+    def make(**extra_env: str) -> LiveServer:
+        n = len(made)
+        db_url = fresh_database_url(tmp_path) if n == 0 else fresh_database_url(tmp_path / f"s{n}")
+        (tmp_path / f"s{n}").mkdir(exist_ok=True)
+        srv = LiveServer(
+            data_dir=tmp_path / f"s{n}" / "data",
+            database_url=db_url,
+            dicom_port=free_port(),
+            http_port=free_port(),
+            extra_env=dict(extra_env),
+        )
+        made.append(srv)
+        return srv
+
+    yield make
+    for srv in made:
+        srv.stop()
+        drop_database(srv.database_url)
+
+
+@pytest.fixture
+def server(server_factory: object) -> LiveServer:
+    """A started server with an empty archive."""
+    srv = server_factory()  # type: ignore[operator]
+    srv.start()
+    return srv
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The small demo studies as files (generated once per session)."""
+    from vetpacs.demo import generate_demo_files
+
+    return generate_demo_files(tmp_path_factory.mktemp("demo"), small=True)
+
+
+def dcmtk_env() -> dict[str, str]:
+    """Environment for DCMTK clients: Nagle off (Debian's DCMTK needs TCP_NODELAY=1)."""
+    env = dict(os.environ)
+    env["TCP_NODELAY"] = "1"
+    return env
