@@ -12,9 +12,7 @@ import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -106,8 +104,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         values.update(raw.get("vetpacs", raw))
     env_settings = Settings()
     # Environment wins over the file: only keep file values the environment did not set.
+    # (Ask the settings, not os.environ: environment names are matched case-insensitively.)
     for name in list(values):
-        if f"VETPACS_{name.upper()}" in os.environ:
+        if name in env_settings.model_fields_set:
             values.pop(name)
     merged = {**{k: getattr(env_settings, k) for k in env_settings.model_fields_set}, **values}
     merged.update({k: v for k, v in overrides.items() if v is not None})

@@ -75,7 +75,7 @@ def _is_dicomdir(path: Path) -> bool:
     try:
         with open(path, "rb") as fh:
             head = fh.read(512)
-        return b"DICM" == head[128:132] and MEDIA_STORAGE_DIRECTORY.encode() in head
+        return head[128:132] == b"DICM" and MEDIA_STORAGE_DIRECTORY.encode() in head
     except OSError:
         return False
 

@@ -143,22 +143,31 @@ def record_rejection(archive: Archive, sop_instance_uid: str, reason: str, *, or
 def _store_parsed(
     archive: Archive, p: ParsedInstance, key: str, checksum: str, *, origin: Origin
 ) -> StoreResult:
-    """Index a parsed instance whose blob is already durable under ``key``."""
-    existing = _existing(archive, p.sop_instance_uid)
-    if existing is not None and existing["checksum"] == checksum:
-        archive.store.delete(key)
-        return StoreResult(
-            StoreStatus.ALREADY_PRESENT, p.sop_instance_uid, p.sop_class_uid, p.study_instance_uid, checksum
-        )
-    if existing is not None and archive.duplicate_policy is DuplicatePolicy.REJECT:
-        archive.store.delete(key)
-        _record_conflict(archive, p, existing["checksum"], checksum, "", origin)
+    """Index a parsed instance whose blob is already durable under ``key`` (one transaction)."""
+    header_text = p.header_text()
+    status = StoreStatus.STORED
+    for attempt in range(5):
+        try:
+            with archive.write_engine.begin() as conn:
+                status = _index(conn, p, key, checksum, header_text, origin, archive.duplicate_policy)
+            break
+        except (IntegrityError, OperationalError):
+            # Two associations created the same patient/study/series at once (PostgreSQL), or the
+            # database was busy: the transaction rolled back as a whole; try again.
+            if attempt == 4:
+                archive.store.delete(key)
+                raise
+        except BaseException:
+            archive.store.delete(key)
+            raise
+    if status in (StoreStatus.ALREADY_PRESENT, _REJECTED):
+        archive.store.delete(key)  # identical copy already stored, or refused by policy
+    if status is _REJECTED:
         raise Conflict(
             f"SOP Instance {p.sop_instance_uid} is already stored with different content "
             "(duplicate policy: reject)"
         )
-    if existing is not None and archive.duplicate_policy is DuplicatePolicy.KEEP_FIRST:
-        _record_conflict(archive, p, existing["checksum"], checksum, key, origin)
+    if status is StoreStatus.CONFLICT_KEPT_FIRST:
         log.warning(
             "SOP Instance %s received again with different content (%s); kept the first, "
             "the new version is kept as blob %s",
@@ -166,59 +175,10 @@ def _store_parsed(
             origin.describe(),
             key,
         )
-        return StoreResult(
-            StoreStatus.CONFLICT_KEPT_FIRST, p.sop_instance_uid, p.sop_class_uid, p.study_instance_uid, checksum
-        )
-    header_text = p.header_text()
-    for attempt in range(5):
-        try:
-            with archive.write_engine.begin() as conn:
-                status = _index(conn, p, key, checksum, header_text, origin, archive.duplicate_policy)
-            break
-        except IntegrityError:
-            # Two associations created the same patient/study/series at once (PostgreSQL): retry.
-            if attempt == 4:
-                archive.store.delete(key)
-                raise
-        except OperationalError:
-            if attempt == 4:
-                archive.store.delete(key)
-                raise
-        except BaseException:
-            archive.store.delete(key)
-            raise
-    if status is StoreStatus.ALREADY_PRESENT:
-        archive.store.delete(key)  # lost a race with an identical copy: ours is redundant
     return StoreResult(status, p.sop_instance_uid, p.sop_class_uid, p.study_instance_uid, checksum)
 
 
-def _existing(archive: Archive, sop_instance_uid: str) -> dict[str, Any] | None:
-    with archive.engine.connect() as conn:
-        row = conn.execute(
-            select(INSTANCES.c.id, INSTANCES.c.checksum, INSTANCES.c.blob_key).where(
-                INSTANCES.c.sop_instance_uid == sop_instance_uid
-            )
-        ).first()
-    return None if row is None else dict(row._mapping)
-
-
-def _record_conflict(
-    archive: Archive, p: ParsedInstance, kept: str, other: str, other_key: str, origin: Origin
-) -> None:
-    with archive.write_engine.begin() as conn:
-        conn.execute(
-            insert(CONFLICTS).values(
-                sop_instance_uid=p.sop_instance_uid,
-                kept_checksum=kept,
-                other_checksum=other,
-                other_blob_key=other_key,
-                policy=archive.duplicate_policy.value,
-                origin_kind=origin.kind.value,
-                origin_aet=origin.ae_title[:16],
-                origin_address=origin.address[:64],
-                received_at=_now(),
-            )
-        )
+_REJECTED: StoreStatus = "rejected"  # type: ignore[assignment]  # internal: refused by `reject`
 
 
 def _multi(values: list[str], new: str) -> str:
@@ -311,14 +271,31 @@ def _index(
     now = _now()
     status = StoreStatus.STORED
     dup = conn.execute(
-        select(INSTANCES.c.id, INSTANCES.c.checksum, INSTANCES.c.series_pk).where(
+        select(INSTANCES.c.id, INSTANCES.c.checksum, INSTANCES.c.blob_key).where(
             INSTANCES.c.sop_instance_uid == p.sop_instance_uid
         )
     ).first()
     if dup is not None:
         if dup.checksum == checksum:
             return StoreStatus.ALREADY_PRESENT
-        # policy is REPLACE here (the other policies were handled before writing the blob)
+        conflict = {
+            "sop_instance_uid": p.sop_instance_uid,
+            "policy": policy.value,
+            "origin_kind": origin.kind.value,
+            "origin_aet": origin.ae_title[:16],
+            "origin_address": origin.address[:64],
+            "received_at": now,
+        }
+        if policy is DuplicatePolicy.KEEP_FIRST:
+            conn.execute(insert(CONFLICTS).values(
+                **conflict, kept_checksum=dup.checksum, other_checksum=checksum, other_blob_key=key
+            ))
+            return StoreStatus.CONFLICT_KEPT_FIRST
+        if policy is DuplicatePolicy.REJECT:
+            conn.execute(insert(CONFLICTS).values(
+                **conflict, kept_checksum=dup.checksum, other_checksum=checksum, other_blob_key=""
+            ))
+            return _REJECTED
         conn.execute(update(INSTANCES).where(INSTANCES.c.id == dup.id).values(
             blob_key=key, checksum=checksum, size=len(p.data), header_json=header_text,
             transfer_syntax_uid=p.transfer_syntax_uid, received_at=now,
@@ -326,9 +303,7 @@ def _index(
             origin_address=origin.address[:64], origin_user=origin.user[:64],
         ))
         conn.execute(insert(CONFLICTS).values(
-            sop_instance_uid=p.sop_instance_uid, kept_checksum=checksum, other_checksum=dup.checksum,
-            other_blob_key="", policy=policy.value, origin_kind=origin.kind.value,
-            origin_aet=origin.ae_title[:16], origin_address=origin.address[:64], received_at=now,
+            **conflict, kept_checksum=checksum, other_checksum=dup.checksum, other_blob_key=dup.blob_key
         ))
         return StoreStatus.REPLACED
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.tag import Tag
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
@@ -224,8 +224,8 @@ def _match_value(col: Any, value: str, vr: str, upper_col: Any = None, ci: bool 
         return and_(*conds)
     if vr not in ("DA", "TM", "DT", "UI", "IS", "US") and "\\" in value:
         return or_(*[_match_value(col, v, vr, upper_col, ci) for v in value.split("\\") if v])
-    if vr == "PN" and ci and upper_col is not None:
-        col, value = upper_col, value.upper()
+    if vr == "PN" and ci:
+        col, value = (upper_col if upper_col is not None else func.upper(col)), value.upper()
     if vr in ("IS", "US"):
         if col.type.python_type is int:
             try:
@@ -356,6 +356,8 @@ def _header_value(header: dict[str, Any], tag: int) -> str:
     for v in values:
         if isinstance(v, dict):
             out.append(str(v.get("Alphabetic", "")))
+        elif isinstance(v, float) and v.is_integer():
+            out.append(str(int(v)))  # DS/FL 585.0 in JSON matches "585" as sent
         else:
             out.append(str(v))
     return "\\".join(out)

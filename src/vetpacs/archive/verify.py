@@ -48,12 +48,12 @@ def verify_archive(
             data = archive.store.get(key)
         except (NotFound, StorageFailure):
             report.missing.append((sop_uid, key))
-            continue
-        if "sha256:" + hashlib.sha256(data).hexdigest() != checksum:
-            report.mismatched.append((sop_uid, key))
         else:
-            report.ok += 1
-        if progress is not None:
+            if "sha256:" + hashlib.sha256(data).hexdigest() != checksum:
+                report.mismatched.append((sop_uid, key))
+            else:
+                report.ok += 1
+        if progress is not None:  # also for missing blobs, so progress reaches total
             progress(i, total)
     for key in archive.store.keys():
         if key not in referenced:

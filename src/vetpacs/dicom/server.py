@@ -35,10 +35,11 @@ from vetpacs.archive.sopclasses import (
     STUDY_ROOT_GET,
     STUDY_ROOT_MOVE,
     TRANSFER_SYNTAXES,
+    UNCOMPRESSED_TRANSFER_SYNTAXES,
     VERIFICATION,
 )
 from vetpacs.config import Settings
-from vetpacs.dicom import status
+from vetpacs.dicom import status, tuning
 from vetpacs.errors import Conflict, Invalid, StorageFailure
 from vetpacs.nodes.service import node_for_ae
 
@@ -92,6 +93,7 @@ class DicomService:
 
     # ----------------------------------------------------------------- AE setup
     def _make_ae(self) -> AE:
+        tuning.apply()
         s = self.settings
         ae = AE(ae_title=s.ae_title)
         ae.maximum_pdu_size = s.max_pdu_size
@@ -169,7 +171,8 @@ class DicomService:
         log.warning(
             "association rejected: calling AE %r called AE %r from %s:%s",
             str(req.ae_title).strip(),
-            str(event.assoc.acceptor.ae_title).strip(),
+            # the AE title the peer asked for (acceptor.ae_title is always our own)
+            str(getattr(req.primitive, "called_ae_title", "") or event.assoc.acceptor.ae_title).strip(),
             req.address,
             req.port,
         )
@@ -214,8 +217,17 @@ class DicomService:
         return retrieve.instances_for(self.archive, q)
 
     def _dataset_for(self, ref: retrieve.InstanceRef) -> Dataset:
-        ds = retrieve.read_dataset(self.archive, ref)
-        return ds
+        """What a C-GET/C-MOVE handler yields: the stored file, sent without decoding when possible."""
+        path = retrieve.local_path(self.archive, ref)
+        if path is not None and not path.is_file():
+            raise FileNotFoundError(f"blob {ref.blob_key} is missing")
+        return tuning.StoredFile(
+            ref.sop_class_uid,
+            ref.sop_instance_uid,
+            ref.transfer_syntax_uid,
+            path,
+            lambda: retrieve.read_bytes(self.archive, ref),
+        )
 
     def on_get(self, event: evt.Event) -> Iterator[Any]:
         """C-GET (PS3.4 C.4.3): sub-operations go back over the same association."""
@@ -223,6 +235,8 @@ class DicomService:
             refs = self._retrieve_refs(event)
         except Exception as exc:
             log.warning("C-GET from %s failed: %s", _origin(event).describe(), exc)
+            # pynetdicom wants the number of sub-operations first; a failure status ends the C-GET.
+            yield 1
             yield status.query_failure(exc), None
             return
         yield len(refs)
@@ -250,7 +264,11 @@ class DicomService:
             refs = self._retrieve_refs(event)
         except Exception as exc:
             log.warning("C-MOVE from %s failed: %s", _origin(event).describe(), exc)
-            yield node.host, node.port
+            # pynetdicom wants the destination, then the number of sub-operations, before a status;
+            # it associates with the destination first, so offer contexts any storage SCP accepts.
+            contexts = [build_context(VERIFICATION)] + [build_context(uid) for uid in STORAGE_SOP_CLASSES]
+            yield node.host, node.port, {"contexts": contexts[:128]}
+            yield 1
             yield status.query_failure(exc), None
             return
         yield node.host, node.port, {"contexts": _contexts_for(refs)}
@@ -364,12 +382,19 @@ class DicomService:
 
 
 def _contexts_for(refs: list[retrieve.InstanceRef]) -> list[Any]:
-    """Presentation contexts to propose for C-MOVE sub-operations: each class in its stored syntax."""
-    wanted: dict[str, set[str]] = {}
+    """Presentation contexts for C-MOVE sub-operations (at most 128, PS3.8 9.3.2.2).
+
+    One context per (SOP class, stored transfer syntax), so every instance can go out exactly as
+    stored, plus one per SOP class with the uncompressed syntaxes for peers that accept only those.
+    """
+    pairs: dict[tuple[str, str], None] = {}
+    classes: dict[str, None] = {}
     for ref in refs:
-        wanted.setdefault(ref.sop_class_uid, set()).add(ref.transfer_syntax_uid)
-    contexts = []
-    for sop_class, syntaxes in list(wanted.items())[:120]:
-        tsl = sorted(syntaxes) + [t for t in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2") if t not in syntaxes]
-        contexts.append(build_context(sop_class, tsl))
-    return contexts
+        pairs[(ref.sop_class_uid, ref.transfer_syntax_uid)] = None
+        classes[ref.sop_class_uid] = None
+    uncompressed = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
+    contexts = [build_context(sop_class, uncompressed) for sop_class in classes]
+    for sop_class, ts in pairs:
+        if ts not in uncompressed and len(contexts) < 128:
+            contexts.append(build_context(sop_class, [ts]))
+    return contexts[:128]

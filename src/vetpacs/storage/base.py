@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,9 +10,13 @@ from typing import Protocol, runtime_checkable
 
 
 def new_blob_key() -> str:
-    """A fresh opaque key, spread over two folder levels (``ab/cd/abcd...``)."""
-    h = uuid.uuid4().hex
-    return f"{h[:2]}/{h[2:4]}/{h}"
+    """A fresh opaque key in an hourly folder (``2026/1128/21/<uuid hex>``).
+
+    Folders fill over time instead of at random, so a store rarely has to create (and fsync) a
+    new folder; the name itself is random and says nothing about the content (ADR 0002).
+    """
+    t = time.gmtime()
+    return f"{t.tm_year:04d}/{t.tm_mon:02d}{t.tm_mday:02d}/{t.tm_hour:02d}/{uuid.uuid4().hex}"
 
 
 @runtime_checkable

@@ -44,8 +44,13 @@ class FilesystemBlobStore:
                 created = not parent.exists()
                 parent.mkdir(parents=True, exist_ok=True)
                 if created and self.fsync:
-                    self._fsync_dir(parent.parent)
-                    self._fsync_dir(parent.parent.parent)
+                    # make the new folders themselves durable: fsync every ancestor up to the root
+                    ancestor = parent.parent
+                    while True:
+                        self._fsync_dir(ancestor)
+                        if ancestor == self.root or self.root not in ancestor.parents:
+                            break
+                        ancestor = ancestor.parent
                 self._known_dirs.add(parent)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
             try:
@@ -63,6 +68,9 @@ class FilesystemBlobStore:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StorageFailure(f"cannot write blob {key}: {exc}") from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # e.g. data that is not bytes-like: no half-written file left
+            raise
 
     def get(self, key: str) -> bytes:
         try:

@@ -1,0 +1,180 @@
+"""Latency and throughput fixes for pynetdicom's transport, applied once when the listener is built.
+
+pynetdicom 3.0 reads sockets in 4 KiB pieces (512 ``recv`` calls and as many buffer copies for a
+2 MB radiograph) and its association thread polls its message queue with a fixed 1 ms sleep, which
+adds up to a millisecond to every DIMSE message. These patches keep pynetdicom's behaviour and
+change only how fast it happens:
+
+- ``AssociationSocket.recv`` reads straight into one preallocated buffer (``recv_into``).
+- The association reactor's poll sleep wakes up as soon as a DIMSE message is queued, instead of
+  always sleeping a full millisecond (idle associations still wake at most once a millisecond).
+- The DUL thread's idle sleep waits on its socket and on a wake-up socket pair that ``send_pdu``
+  pokes, so an arriving PDU or an outgoing response is handled at once instead of after up to 1 ms.
+- C-GET and C-MOVE handlers must yield Datasets; they yield a ``StoredFile`` placeholder instead,
+  and ``send_c_store`` sends that file's stored bytes without decoding them when the peer accepted
+  the stored transfer syntax (pynetdicom's own chunked file send), or decodes it and lets
+  pynetdicom convert between the uncompressed syntaxes otherwise.
+
+Measured on the bench (``benchmarks/``); see the closing note of the archive core issue.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import threading
+import time as _time
+from types import SimpleNamespace
+from typing import Any
+
+from io import BytesIO
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pynetdicom import association as _association
+from pynetdicom import dul as _dul
+from pynetdicom import transport as _transport
+
+_applied = False
+
+
+def _recv(self: Any, nr_bytes: int) -> bytearray:
+    """Read exactly ``nr_bytes`` (or what arrives before the peer closes) into one buffer."""
+    buf = bytearray(nr_bytes)
+    view = memoryview(buf)
+    got = 0
+    sock = self.socket
+    while got < nr_bytes:
+        n = sock.recv_into(view[got:], nr_bytes - got)
+        if not n:
+            view.release()
+            del buf[got:]
+            return buf
+        got += n
+    view.release()
+    return buf
+
+
+def _reactor_sleep(seconds: float) -> None:
+    """``time.sleep`` for pynetdicom's association module: an association thread waits on its queue."""
+    thread = threading.current_thread()
+    dimse = getattr(thread, "dimse", None)
+    q = getattr(dimse, "msg_queue", None)
+    if q is None or not isinstance(thread, _association.Association):
+        _time.sleep(seconds)
+        return
+    with q.not_empty:
+        if not q._qsize():
+            q.not_empty.wait(seconds)
+
+
+class StoredFile(Dataset):
+    """A stored instance to send as a C-STORE sub-operation, by path (or bytes) rather than decoded."""
+
+    def __init__(
+        self, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str,
+        path: Path | None, read: Any,
+    ) -> None:
+        super().__init__()
+        self.SOPClassUID = sop_class_uid
+        self.SOPInstanceUID = sop_instance_uid
+        self._vp_ts = transfer_syntax_uid
+        self._vp_path = path
+        self._vp_read = read
+
+    def decoded(self) -> Dataset:
+        """The stored instance, decoded (for peers that need a transfer syntax conversion)."""
+        data = self._vp_path.read_bytes() if self._vp_path is not None else self._vp_read()
+        return dcmread(BytesIO(data))
+
+
+_original_send_c_store = _association.Association.send_c_store
+
+
+def _send_c_store(self: Any, dataset: Any, *args: Any, **kwargs: Any) -> Any:
+    if not isinstance(dataset, StoredFile):
+        return _original_send_c_store(self, dataset, *args, **kwargs)
+    exact = any(
+        cx.abstract_syntax == dataset.SOPClassUID and cx.transfer_syntax[0] == dataset._vp_ts
+        for cx in self.accepted_contexts
+    )
+    if exact and dataset._vp_path is not None:
+        return _original_send_c_store(self, dataset._vp_path, *args, **kwargs)
+    return _original_send_c_store(self, dataset.decoded(), *args, **kwargs)
+
+
+def _dul_sleep(seconds: float) -> None:
+    """``time.sleep`` for pynetdicom's DUL module: wake on incoming data or an outgoing PDU."""
+    thread = threading.current_thread()
+    if not isinstance(thread, _dul.DULServiceProvider):
+        _time.sleep(seconds)
+        return
+    wake = getattr(thread, "_vp_wake", None)
+    if wake is None:
+        wake = socket.socketpair()
+        for end in wake:
+            end.setblocking(False)
+        thread._vp_wake = wake  # type: ignore[attr-defined]
+    assoc_sock = getattr(thread, "socket", None)
+    raw = getattr(assoc_sock, "socket", None)
+    watch: list[Any] = [wake[0]]
+    if raw is not None and getattr(assoc_sock, "_is_connected", False):
+        if isinstance(raw, ssl.SSLSocket) and raw.pending():
+            return
+        watch.append(raw)
+    try:
+        ready, _, _ = select.select(watch, [], [], seconds)
+    except (OSError, ValueError):
+        _time.sleep(seconds)
+        return
+    if wake[0] in ready:
+        try:
+            while wake[0].recv(512):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+
+_original_send_pdu = _dul.DULServiceProvider.send_pdu
+_original_dul_run = _dul.DULServiceProvider.run_reactor
+
+
+def _send_pdu(self: Any, primitive: Any) -> None:
+    _original_send_pdu(self, primitive)
+    wake = getattr(self, "_vp_wake", None)
+    if wake is not None:
+        try:
+            wake[1].send(b"x")
+        except (BlockingIOError, OSError):
+            pass
+
+
+def _dul_run(self: Any) -> None:
+    try:
+        _original_dul_run(self)
+    finally:
+        wake = getattr(self, "_vp_wake", None)
+        if wake is not None:
+            self._vp_wake = None
+            for end in wake:
+                end.close()
+
+
+def apply() -> None:
+    """Install the patches (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    _transport.AssociationSocket.recv = _recv  # type: ignore[method-assign]
+    shim = SimpleNamespace(**{name: getattr(_time, name) for name in dir(_time) if not name.startswith("__")})
+    shim.sleep = _reactor_sleep
+    _association.time = shim  # type: ignore[attr-defined]
+    _association.Association.send_c_store = _send_c_store  # type: ignore[method-assign]
+    dul_shim = SimpleNamespace(**vars(shim))
+    dul_shim.sleep = _dul_sleep
+    _dul.time = dul_shim  # type: ignore[attr-defined]
+    _dul.DULServiceProvider.send_pdu = _send_pdu  # type: ignore[method-assign]
+    _dul.DULServiceProvider.run_reactor = _dul_run  # type: ignore[method-assign]
+    _applied = True
