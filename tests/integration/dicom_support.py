@@ -242,6 +242,10 @@ class Receiver:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
 
+    def clear(self) -> None:
+        with self._lock:
+            self.received.clear()
+
     def by_uid(self) -> dict[str, Received]:
         with self._lock:
             return {r.sop_instance_uid: r for r in self.received}

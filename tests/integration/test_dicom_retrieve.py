@@ -8,7 +8,6 @@ retrieved instance must arrive in its stored transfer syntax with exactly the st
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,7 +51,6 @@ SYNTAX_FILES = [
     "US1_J2KR.dcm",  # JPEG 2000 lossless    \ one US study, two syntaxes
     "US1_J2KI.dcm",  # JPEG 2000             /
 ]
-_names = itertools.count(1)
 
 
 def pydicom_file(name: str) -> Path:
@@ -111,15 +109,21 @@ def uid_of(path: Path, keyword: str = "SOPInstanceUID") -> str:
     return str(dcmread(path, stop_before_pixels=True)[keyword].value)
 
 
-@pytest.fixture
-def destination(retrieve_server: LiveServer) -> Iterator[Receiver]:
-    """A running storage SCP registered as a C-MOVE destination under a fresh AE title."""
-    n = next(_names)
-    with Receiver(ae_title=f"MOVEDEST{n}") as rcv:
-        out = retrieve_server.cli("modality", "add", f"dest-{n}", "--ae", rcv.ae_title, "--host", HOST,
+@pytest.fixture(scope="module")
+def registered_destination(retrieve_server: LiveServer) -> Iterator[Receiver]:
+    """A storage SCP registered with ``vetpacs modality add`` as a C-MOVE destination."""
+    with Receiver(ae_title="MOVEDEST") as rcv:
+        out = retrieve_server.cli("modality", "add", "move-dest", "--ae", rcv.ae_title, "--host", HOST,
                                   "--port", str(rcv.port))
-        assert f"added dest-{n}" in out.stdout
+        assert out.stdout.strip() == f"added move-dest: MOVEDEST@{HOST}:{rcv.port}"
         yield rcv
+
+
+@pytest.fixture
+def destination(registered_destination: Receiver) -> Receiver:
+    """The registered destination, with nothing received yet."""
+    registered_destination.clear()
+    return registered_destination
 
 
 def assert_received_as_stored(
@@ -174,7 +178,7 @@ def test_movescu_series_and_image_levels(
             f"StudyInstanceUID={study}", f"SeriesInstanceUID={series}")
     assert_received_as_stored(retrieve_server, destination, {uid_of(f) for f in skull})
 
-    destination.received.clear()
+    destination.clear()
     one = uid_of(skull[1])
     movescu(retrieve_server, destination.ae_title, "-S", "QueryRetrieveLevel=IMAGE",
             f"StudyInstanceUID={study}", f"SeriesInstanceUID={series}", f"SOPInstanceUID={one}")
@@ -240,7 +244,7 @@ def test_move_statuses_and_sub_operation_counts(
     assert_received_as_stored(retrieve_server, destination, kiwi)
 
     # No match: success with nothing to do.
-    destination.received.clear()
+    destination.clear()
     statuses = pymove(retrieve_server, destination.ae_title, study_ident("1.2.826.0.1.3680043.99.1"))
     assert [s.Status for s in statuses] == [0x0000]
     assert statuses[0].NumberOfCompletedSuboperations == 0
@@ -299,7 +303,7 @@ def test_modality_add_list_remove(retrieve_server: LiveServer, demo_by_uid: dict
         assert out.stdout.strip() == "removed xray-room-1"
         assert "xray-room-1" not in srv.cli("modality", "list").stdout
         assert srv.cli("modality", "remove", "xray-room-1", check=False).returncode == 2
-        rcv.received.clear()
+        rcv.clear()
         statuses = pymove(srv, "LISTDEST", study_ident(study))
         assert [s.Status for s in statuses] == [0xA801]
         assert rcv.received == []

@@ -12,7 +12,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from conftest import PG_URL, drop_database, fresh_database_url
+from conftest import drop_database, fresh_database_url
 from vetpacs.app import build_archive
 from vetpacs.archive.context import Archive, Origin, OriginKind
 from vetpacs.archive.importer import import_paths
@@ -22,15 +22,6 @@ from vetpacs.config import Settings
 from vetpacs.errors import Invalid
 
 PR, SR = Model.PATIENT_ROOT, Model.STUDY_ROOT
-
-ON_PG = bool(PG_URL)
-PG_LIKE_BUG = pytest.mark.xfail(
-    ON_PG,
-    strict=True,
-    reason="BUG query._multi_match (PostgreSQL only): the multi-valued column patterns LIKE 'V\\%', "
-    "'%\\V', '%\\V\\%' have no ESCAPE clause; PostgreSQL's default LIKE escape is backslash, so the "
-    "first of several values never matches and '%\\V' degenerates to '%V' (suffix over-matching)",
-)
 
 # C-FIND identifiers legitimately hold wildcards and odd spacing in CS values.
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR CS")
@@ -497,7 +488,7 @@ def test_modalities_in_study(qa: Archive, modalities: str, expected: set[str]) -
     [
         ("HEAD", {RUBY_CT, KIWI_SKULL}),  # Kiwi: one of two series is HEAD
         # Kiwi's study stores body parts as WHOLEBODY\\HEAD (import order): WHOLEBODY is the first value
-        pytest.param("WHOLEBODY", {KIWI_SKULL}, marks=PG_LIKE_BUG),
+        pytest.param("WHOLEBODY", {KIWI_SKULL}),
         ("CHEST", {MAX_THORAX, LUNA_THORAX}),
         ("JAW", {LUNA_DENTAL}),
         ("CHEST\\FOOT", {MAX_THORAX, LUNA_THORAX, THUNDER_LIMB}),
@@ -543,14 +534,14 @@ def test_two_modality_study_stored_as_multi_value(two_modality_study: Archive) -
     ("keys", "expected"),
     [
         ({"ModalitiesInStudy": "DX"}, {LUNA_DENTAL}),  # the second value
-        pytest.param({"ModalitiesInStudy": "IO"}, {LUNA_DENTAL}, marks=PG_LIKE_BUG),  # the first value
+        pytest.param({"ModalitiesInStudy": "IO"}, {LUNA_DENTAL}),  # the first value
         ({"ModalitiesInStudy": "CT\\DX"}, {LUNA_DENTAL}),
         ({"ModalitiesInStudy": "CT"}, set()),
-        pytest.param({"ModalitiesInStudy": "X"}, set(), marks=PG_LIKE_BUG),  # no suffix matching
+        pytest.param({"ModalitiesInStudy": "X"}, set()),  # no suffix matching
         ({"ModalitiesInStudy": "I"}, set()),  # no prefix matching
-        pytest.param({"BodyPartExamined": "JAW"}, {LUNA_DENTAL}, marks=PG_LIKE_BUG),
+        pytest.param({"BodyPartExamined": "JAW"}, {LUNA_DENTAL}),
         ({"BodyPartExamined": "SKULL"}, {LUNA_DENTAL}),
-        pytest.param({"BodyPartExamined": "KULL"}, set(), marks=PG_LIKE_BUG),  # no suffix matching
+        pytest.param({"BodyPartExamined": "KULL"}, set()),  # no suffix matching
     ],
 )
 def test_multi_valued_study_columns(

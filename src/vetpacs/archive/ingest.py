@@ -86,15 +86,17 @@ def store_instance(archive: Archive, data: bytes, *, origin: Origin, strict_meta
     """
     key = new_blob_key()
     blob: Future[str] | None = None
+    sop_uid = ""
     try:
         data = ensure_part10(data)
         blob = _io_pool.submit(_write_blob, archive, key, data)
         parsed = parse_instance(data, strict_meta=strict_meta)
+        sop_uid = parsed.sop_instance_uid
         if parsed.sop_class_uid not in STORAGE_SOP_CLASSES:
             raise Invalid(f"SOP class {parsed.sop_class_uid} is not a supported storage SOP class")
     except Invalid as exc:
         _discard(archive, key, blob)
-        record_rejection(archive, "", str(exc), origin=origin)
+        record_rejection(archive, sop_uid, str(exc), origin=origin)
         raise
     except BaseException:
         _discard(archive, key, blob)

@@ -244,7 +244,15 @@ def _multi_match(col: Any, value: str) -> ColumnElement[bool]:
         v = v.strip()
         if not v:
             continue
-        conds.append(or_(col == v, col.like(f"{v}\\%"), col.like(f"%\\{v}"), col.like(f"%\\{v}\\%")))
+        e = _like(v)  # wildcards allowed; %, _ and ! in the value escaped with !
+        conds.append(
+            or_(
+                col.like(e, escape="!"),
+                col.like(f"{e}\\%", escape="!"),
+                col.like(f"%\\{e}", escape="!"),
+                col.like(f"%\\{e}\\%", escape="!"),
+            )
+        )
     return or_(*conds)
 
 
