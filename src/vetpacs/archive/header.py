@@ -172,6 +172,14 @@ def _check_complete(ds: Dataset, data: bytes) -> None:
         ):
             raise Invalid(f"truncated: element {raw.tag} declares {length} bytes, {len(value)} arrived")
     last = raws[-1]
+    # pydicom stops silently when fewer than 8 bytes of an element header are left: whatever
+    # follows the last complete element must be nothing (or NUL padding), or the stream was cut.
+    value, length, tell = getattr(last, "value", None), getattr(last, "length", None), getattr(last, "value_tell", None)
+    deflated = str(ds.file_meta.get("TransferSyntaxUID", "")) == "1.2.840.10008.1.2.1.99"
+    if not deflated and isinstance(tell, int) and isinstance(length, int) and isinstance(value, bytes):
+        end = tell + (len(value) + 8 if length == 0xFFFFFFFF else length)
+        if data[end:].strip(b"\x00"):
+            raise Invalid(f"truncated: {len(data) - end} stray bytes after the last complete element")
     if getattr(last, "length", None) == 0xFFFFFFFF and int(last.tag) == 0x7FE00010:
         # Encapsulated pixel data is the last element: the stream must end with its delimiter.
         if not data.rstrip(b"\x00")[-8:-4] == b"\xfe\xff\xdd\xe0" and not data.endswith(

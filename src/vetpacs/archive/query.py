@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom import config as pydicom_config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
@@ -456,22 +457,27 @@ def _response_element(row: dict[str, Any], tag: int, level: Level) -> DataElemen
             # upper level not joined: read it from the stored header of this level
             return _from_header(row, tag)
         if attr.vr == "US":
-            return DataElement(t, "US", value)
-        return DataElement(t, attr.vr, str(value))
+            return _elem(t, "US", value)
+        return _elem(t, attr.vr, str(value))
     if tag == 0x00080061 and ORDER.index(level) >= 1:
         v = row.get("modalities_in_study") if level is Level.STUDY else row.get("STUDY__modalities_in_study")
         if v is None:
             return _from_header(row, tag)
-        return DataElement(t, "CS", v.split("\\") if v else "")
+        return _elem(t, "CS", v.split("\\") if v else "")
     if tag == 0x00180015 and level is Level.STUDY:
-        return DataElement(t, "CS", (row.get("body_parts_examined") or "").split("\\")[0])
+        return _elem(t, "CS", (row.get("body_parts_examined") or "").split("\\")[0])
     if tag == 0x00180015 and level is Level.SERIES:
-        return DataElement(t, "CS", row.get("body_part_examined") or "")
+        return _elem(t, "CS", row.get("body_part_examined") or "")
     if tag in COUNTS:
         return _count_element(row, tag, level)
     if vr is None and not t.is_private:
         return None
     return _from_header(row, tag)
+
+
+def _elem(tag: Any, vr: str, value: Any) -> DataElement:
+    """A response element; values come from our own index, so pydicom's validation is skipped."""
+    return DataElement(tag, vr, value, validation_mode=pydicom_config.IGNORE)
 
 
 def _count_element(row: dict[str, Any], tag: int, level: Level) -> DataElement | None:
@@ -482,11 +488,11 @@ def _count_element(row: dict[str, Any], tag: int, level: Level) -> DataElement |
     if own is Level.PATIENT:
         counts = row.get("__patient_counts__")
         if counts is None:
-            return DataElement(t, "IS", "")
-        return DataElement(t, "IS", str(counts[{0x00201200: 0, 0x00201202: 1, 0x00201204: 2}[tag]]))
+            return _elem(t, "IS", "")
+        return _elem(t, "IS", str(counts[{0x00201200: 0, 0x00201202: 1, 0x00201204: 2}[tag]]))
     column = {0x00201206: "num_series", 0x00201208: "num_instances", 0x00201209: "num_instances"}[tag]
     value = row.get(column) if own is level else row.get(f"{own.value}__{column}")
-    return DataElement(t, "IS", "" if value is None else str(value))
+    return _elem(t, "IS", "" if value is None else str(value))
 
 
 def _from_header(row: dict[str, Any], tag: int) -> DataElement | None:
