@@ -201,11 +201,21 @@ class DicomService:
                 event.identifier, model, case_insensitive=self.settings.case_insensitive_names
             )
             matches = run_query(self.archive, q)
-            for ds in matches:
+            raw = tuning.RawFindResponder(event) if tuning.RawFindResponder.usable(event) else None
+            for n, ds in enumerate(matches):
                 if event.is_cancelled:
+                    if raw is not None:
+                        raw.flush()
                     yield status.CANCEL, None
                     return
-                yield status.PENDING, ds
+                if raw is None:
+                    yield status.PENDING, ds
+                else:
+                    raw.pending(ds)
+                    if n % 32 == 31:
+                        raw.flush()  # keep answers flowing on long result lists
+            if raw is not None:
+                raw.flush()
         except Exception as exc:
             log.warning("C-FIND from %s failed: %s", _origin(event).describe(), exc)
             yield status.query_failure(exc), None

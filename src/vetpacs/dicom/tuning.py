@@ -17,6 +17,10 @@ change only how fast it happens:
   encoded by a small direct encoder instead of pydicom's general writer (five to ten times
   faster); anything else (sequences, binary values, big endian, other character sets) still goes
   through pydicom. ``tests/unit/test_dicom_tuning.py`` checks both give the same bytes.
+- C-FIND pending answers go straight onto the association's socket as ready-made P-DATA-TF PDUs
+  (``RawFindResponder``), several per ``send``; pynetdicom still sends the final response and keeps
+  its state machine. A C-FIND answer through pynetdicom's generic path costs about half a
+  millisecond of Python per match; this path about a tenth of that.
 - C-GET and C-MOVE handlers must yield Datasets; they yield a ``StoredFile`` placeholder instead,
   and ``send_c_store`` sends that file's stored bytes without decoding them when the peer accepted
   the stored transfer syntax (pynetdicom's own chunked file send), or decodes it and lets
@@ -253,6 +257,82 @@ def _copy_contexts(obj: Any, memo: Any = None) -> Any:
             out.append(new)
         return out
     return copy.deepcopy(obj, memo)
+
+
+_FIND_RSP = 0x8020
+_PENDING = 0xFF00
+_SENDABLE = {"1.2.840.10008.1.2": True, "1.2.840.10008.1.2.1": False}  # TS -> implicit VR
+
+
+class RawFindResponder:
+    """Sends C-FIND pending responses (PS3.7 9.3.2) as raw P-DATA-TF PDUs (PS3.8 9.3.5)."""
+
+    def __init__(self, event: Any) -> None:
+        assoc = event.assoc
+        context = event.context
+        self.sock = assoc.dul.socket.socket
+        self.context_id = int(context.context_id)
+        self.implicit = _SENDABLE[str(context.transfer_syntax)]
+        peer_max = int(assoc.requestor.maximum_length or 0)
+        self.fragment = (peer_max - 6) if peer_max else 1 << 30
+        cmd = Dataset()
+        cmd.CommandGroupLength = 0
+        cmd.AffectedSOPClassUID = str(event.request.AffectedSOPClassUID)
+        cmd.CommandField = _FIND_RSP
+        cmd.MessageIDBeingRespondedTo = int(event.request.MessageID)
+        cmd.CommandDataSetType = 0x0001
+        cmd.Status = _PENDING
+        body = fast_encode(cmd, True, True) or b""
+        cmd.CommandGroupLength = len(body) - 12
+        self.command = fast_encode(cmd, True, True) or b""
+        self.buffer = bytearray()
+        self.sent = 0
+
+    @staticmethod
+    def usable(event: Any) -> bool:
+        """Whether this association and context can take raw responses."""
+        try:
+            return (
+                str(event.context.transfer_syntax) in _SENDABLE
+                and event.assoc.dul.socket is not None
+                and event.assoc.dul.socket.socket is not None
+            )
+        except AttributeError:
+            return False
+
+    def _pdvs(self, data: bytes, command: bool) -> None:
+        flag = 0x01 if command else 0x00
+        view = memoryview(data)
+        step = self.fragment
+        total = len(view)
+        offset = 0
+        while True:
+            chunk = view[offset : offset + step]
+            offset += len(chunk)
+            last = offset >= total
+            header = flag | (0x02 if last else 0x00)
+            item_len = len(chunk) + 2
+            self.buffer += struct.pack(">BBIIBB", 0x04, 0x00, item_len + 4, item_len, self.context_id, header)
+            self.buffer += chunk
+            if last:
+                break
+
+    def pending(self, identifier: Dataset) -> None:
+        """Queue one pending response carrying ``identifier``; sends in batches."""
+        data = fast_encode(identifier, self.implicit, True)
+        if data is None:
+            raise ValueError("cannot encode the C-FIND identifier")
+        self._pdvs(self.command, True)
+        self._pdvs(data, False)
+        if len(self.buffer) >= 65536:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what is queued."""
+        if self.buffer:
+            self.sock.sendall(self.buffer)
+            self.sent += 1
+            self.buffer = bytearray()
 
 
 def apply() -> None:
