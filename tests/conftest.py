@@ -145,6 +145,7 @@ class LiveServer:
     def start(self, timeout: float = 60) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"server-{self.dicom_port}.log"
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vetpacs.cli.main", "serve"],
@@ -156,7 +157,7 @@ class LiveServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            if "VETPACS_READY" in self.log():
+            if "VETPACS_READY" in self.log()[offset:]:  # this start's line, not an earlier one
                 return
             time.sleep(0.05)
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")

@@ -29,8 +29,8 @@ from conftest import (  # type: ignore[import-not-found]
     LiveServer,
     dcmtk_env,
     drop_database,
-    fresh_database_url,
     free_port,
+    fresh_database_url,
     require_tool,
 )
 from vetpacs.archive.sopclasses import STORAGE_SOP_CLASSES, TRANSFER_SYNTAXES
@@ -39,28 +39,6 @@ AET = "VETPACS"
 HOST = "127.0.0.1"
 DEFLATED = "1.2.840.10008.1.2.1.99"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
-
-__all__ = [
-    "AET",
-    "HOST",
-    "LiveServer",
-    "Receiver",
-    "blob_files",
-    "count",
-    "dataset_part",
-    "dcmtk",
-    "dcmtk_env",
-    "echo_ok",
-    "findscu",
-    "inflate",
-    "free_port",
-    "module_server",
-    "require_tool",
-    "same_dataset_bytes",
-    "sql",
-    "stored_row",
-    "stored_bytes",
-]
 
 
 # ----------------------------------------------------------------------------- servers
@@ -123,7 +101,9 @@ def blob_files(server: LiveServer) -> set[str]:
     """Relative paths of every blob file, half-written ones in ``.tmp`` excluded."""
     root = server.data_dir / "blobs"
     return {
-        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != ".tmp"
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] != ".tmp"
     }
 
 
@@ -134,10 +114,6 @@ def dataset_part(part10: bytes) -> bytes:
     read_preamble(fp, False)
     _read_file_meta_info(fp)
     return part10[fp.tell() :]
-
-
-def transfer_syntax_of(part10: bytes) -> str:
-    return str(dcmread(BytesIO(part10), stop_before_pixels=True).file_meta.TransferSyntaxUID)
 
 
 def same_dataset_bytes(sent: bytes, stored: bytes, transfer_syntax: str) -> bool:
@@ -188,6 +164,19 @@ def echo_ok(server: LiveServer, aet: str = "ECHOSCU") -> bool:
     """A C-ECHO with echoscu succeeds."""
     proc = dcmtk("echoscu", "-aet", aet, "-aec", AET, HOST, str(server.dicom_port))
     return proc.returncode == 0
+
+
+def pynetdicom_echo_ok(server: LiveServer, aet: str = "PYECHO") -> bool:
+    """A C-ECHO with pynetdicom succeeds (Success status)."""
+    ae = requestor(aet, [("1.2.840.10008.1.1", [EXPLICIT_LE])])
+    assoc = ae.associate(HOST, server.dicom_port, ae_title=AET)
+    if not assoc.is_established:
+        return False
+    try:
+        rsp = assoc.send_c_echo()
+        return rsp is not None and rsp.Status == 0x0000
+    finally:
+        assoc.release()
 
 
 # ----------------------------------------------------------------------------- receiver

@@ -16,13 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydicom import dcmread, dcmwrite
-from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filewriter import write_file_meta_info
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
-from pynetdicom import _config
-
 from dicom_support import (
     AET,
     HOST,
@@ -33,9 +26,16 @@ from dicom_support import (
     dcmtk,
     echo_ok,
     module_server,
+    pynetdicom_echo_ok,
     requestor,
     sql,
 )
+from pydicom import dcmread, dcmwrite
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+from pynetdicom import _config
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +88,7 @@ def assert_refused(server: LiveServer, before: Snapshot, aet: str, reason: str) 
     assert any("rejected" in line and aet in line and reason in line for line in server.log().splitlines()), (
         f"no log line names {aet}"
     )
-    assert echo_ok(server)
+    assert pynetdicom_echo_ok(server)
 
 
 def dx_dataset(**overrides: object) -> Dataset:
@@ -175,7 +175,9 @@ def cut(path: Path, out: Path, keep: int) -> Path:
 
 
 # ------------------------------------------------------------------------------ malformed bytes
-def test_truncated_pixel_data(bad_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_truncated_pixel_data(
+    bad_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     full = write(dx_dataset(), tmp_path / "full.dcm")
     size = full.stat().st_size
     broken = cut(full, tmp_path / "cut.dcm", int(size * 0.7))
@@ -218,7 +220,9 @@ def test_truncated_encapsulated_pixel_data(
     assert_refused(bad_server, before, "JPEGCUTSCU", "truncated")
 
 
-def test_garbage_after_the_file_meta(bad_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_garbage_after_the_file_meta(
+    bad_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     good = write(dx_dataset(), tmp_path / "good.dcm")
     data = good.read_bytes()
     meta_end = len(data) - len(dataset_part(data))
@@ -232,7 +236,9 @@ def test_garbage_after_the_file_meta(bad_server: LiveServer, tmp_path: Path, mon
 
 
 # ------------------------------------------------------------------------------ identifiers
-def test_missing_sop_instance_uid(bad_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_sop_instance_uid(
+    bad_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # pynetdicom will not send a Dataset without SOP Instance UID: send the raw data set instead,
     # with the UID only in the file meta (it becomes the request's Affected SOP Instance UID).
     path = write(dx_dataset(SOPInstanceUID=None), tmp_path / "nosop.dcm")
@@ -281,7 +287,9 @@ def test_data_set_of_an_unsupported_class_in_an_accepted_context(
 def test_unsupported_sop_class_is_refused_at_negotiation(bad_server: LiveServer) -> None:
     before = Snapshot.of(bad_server)
     ds = dx_dataset(SOPClassUID=RT_PLAN, Modality="RTPLAN")
-    ae = requestor("RTNEGSCU", [(RT_PLAN, [ExplicitVRLittleEndian]), (VERIFICATION, [ExplicitVRLittleEndian])])
+    ae = requestor(
+        "RTNEGSCU", [(RT_PLAN, [ExplicitVRLittleEndian]), (VERIFICATION, [ExplicitVRLittleEndian])]
+    )
     assoc = ae.associate(HOST, bad_server.dicom_port, ae_title=AET)
     assert assoc.is_established
     try:
@@ -294,7 +302,11 @@ def test_unsupported_sop_class_is_refused_at_negotiation(bad_server: LiveServer)
     finally:
         assoc.release()
     after = Snapshot.of(bad_server)
-    assert (after.instances, after.rejections, after.blobs) == (before.instances, before.rejections, before.blobs)
+    assert (after.instances, after.rejections, after.blobs) == (
+        before.instances,
+        before.rejections,
+        before.blobs,
+    )
 
 
 # ------------------------------------------------------------------------------ association level
@@ -305,7 +317,9 @@ def test_unknown_called_ae_title_is_rejected(bad_server: LiveServer, tmp_path: P
     assert proc.returncode != 0
     assert "Called AE Title Not Recognized" in proc.stdout + proc.stderr
     path = write(dx_dataset(), tmp_path / "ok.dcm")
-    proc = dcmtk("storescu", "-aet", "WRONGCALLER", "-aec", "NOTVETPACS", HOST, str(bad_server.dicom_port), str(path))
+    proc = dcmtk(
+        "storescu", "-aet", "WRONGCALLER", "-aec", "NOTVETPACS", HOST, str(bad_server.dicom_port), str(path)
+    )
     assert proc.returncode != 0
     after = Snapshot.of(bad_server)
     assert (after.instances, after.blobs) == (before.instances, before.blobs)

@@ -13,14 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dicom_support import AET, HOST, LiveServer, Receiver, dcmtk, free_port, module_server, requestor
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import evt
 
-from dicom_support import AET, HOST, LiveServer, Receiver, dcmtk, free_port, module_server, requestor
-
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.dcmtk]  # the archive is filled with storescu
 
 COMMITMENT = "1.2.840.10008.1.20.1"
 COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"
@@ -62,7 +61,9 @@ def commit_server(
     with module_server(tmp_path_factory.mktemp("commitment-server")) as srv:
         proc = dcmtk("storescu", "-aec", AET, HOST, str(srv.dicom_port), *[str(f) for f in demo_files[:2]])
         assert proc.returncode == 0, proc.stderr
-        out = srv.cli("modality", "add", "commit-scu", "--ae", SCU_AET, "--host", HOST, "--port", str(report_port))
+        out = srv.cli(
+            "modality", "add", "commit-scu", "--ae", SCU_AET, "--host", HOST, "--port", str(report_port)
+        )
         assert out.returncode == 0
         yield srv
 
@@ -91,7 +92,7 @@ def n_action(server: LiveServer, info: Dataset, reports: Reports | None, keep_op
     assoc = ae.associate(HOST, server.dicom_port, ae_title=AET, evt_handlers=handlers)
     assert assoc.is_established
     try:
-        status, reply = assoc.send_n_action(info, 1, COMMITMENT, COMMITMENT_INSTANCE)
+        status, _ = assoc.send_n_action(info, 1, COMMITMENT, COMMITMENT_INSTANCE)
         assert status is not None
         if reports is not None:
             reports.arrived.wait(keep_open)
@@ -119,14 +120,18 @@ def test_report_on_the_same_association(commit_server: LiveServer, stored: list[
     assert report.FailedSOPSequence[0].FailureReason == NO_SUCH_OBJECT
 
 
-def test_report_on_a_new_association(commit_server: LiveServer, stored: list[Dataset], report_port: int) -> None:
+def test_report_on_a_new_association(
+    commit_server: LiveServer, stored: list[Dataset], report_port: int
+) -> None:
     """The requestor releases at once: the report goes to the node registered for its AE title."""
     good = [(str(ds.SOPClassUID), str(ds.SOPInstanceUID)) for ds in stored]
     unknown = ("1.2.840.10008.5.1.4.1.1.1.1", generate_uid())
     info = request([good[0], unknown, good[1]])
     reports = Reports()
     with Receiver(
-        ae_title=SCU_AET, port=report_port, extra_contexts=[(COMMITMENT, False, True)],
+        ae_title=SCU_AET,
+        port=report_port,
+        extra_contexts=[(COMMITMENT, False, True)],
         handlers=[(evt.EVT_N_EVENT_REPORT, reports.handler)],
     ):
         assert n_action(commit_server, info, None, keep_open=0) == 0x0000

@@ -12,11 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydicom import dcmread
-from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset
-from pynetdicom import _config, build_role, evt
-
 from dicom_support import (
     AET,
     EXPLICIT_LE,
@@ -31,8 +26,12 @@ from dicom_support import (
     stored_bytes,
     stored_row,
 )
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pynetdicom import _config, build_role, evt
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.dcmtk]  # the archive is filled with storescu
 
 STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
 PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
@@ -113,8 +112,9 @@ def uid_of(path: Path, keyword: str = "SOPInstanceUID") -> str:
 def registered_destination(retrieve_server: LiveServer) -> Iterator[Receiver]:
     """A storage SCP registered with ``vetpacs modality add`` as a C-MOVE destination."""
     with Receiver(ae_title="MOVEDEST") as rcv:
-        out = retrieve_server.cli("modality", "add", "move-dest", "--ae", rcv.ae_title, "--host", HOST,
-                                  "--port", str(rcv.port))
+        out = retrieve_server.cli(
+            "modality", "add", "move-dest", "--ae", rcv.ae_title, "--host", HOST, "--port", str(rcv.port)
+        )
         assert out.stdout.strip() == f"added move-dest: MOVEDEST@{HOST}:{rcv.port}"
         yield rcv
 
@@ -153,12 +153,15 @@ def movescu(server: LiveServer, dest: str, model: str, *keys: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ C-MOVE
-@pytest.mark.dcmtk
-def test_movescu_study(retrieve_server: LiveServer, destination: Receiver, demo_by_uid: dict[str, Path]) -> None:
+def test_movescu_study(
+    retrieve_server: LiveServer, destination: Receiver, demo_by_uid: dict[str, Path]
+) -> None:
     ct = [f for f in demo_by_uid.values() if dcmread(f, stop_before_pixels=True).Modality == "CT"]
     assert len(ct) == 8
     study = uid_of(ct[0], "StudyInstanceUID")
-    out = movescu(retrieve_server, destination.ae_title, "-S", "QueryRetrieveLevel=STUDY", f"StudyInstanceUID={study}")
+    out = movescu(
+        retrieve_server, destination.ae_title, "-S", "QueryRetrieveLevel=STUDY", f"StudyInstanceUID={study}"
+    )
     assert "Received Final Move Response (Success)" in out
     expected = {uid_of(f) for f in ct}
     assert_received_as_stored(retrieve_server, destination, expected)
@@ -167,42 +170,65 @@ def test_movescu_study(retrieve_server: LiveServer, destination: Receiver, demo_
         assert item.dataset_bytes == dataset_part(demo_by_uid[uid].read_bytes())
 
 
-@pytest.mark.dcmtk
 def test_movescu_series_and_image_levels(
     retrieve_server: LiveServer, destination: Receiver, demo_by_uid: dict[str, Path]
 ) -> None:
-    skull = [f for f in demo_by_uid.values() if dcmread(f, stop_before_pixels=True).SeriesDescription == "Skull"]
+    skull = [
+        f for f in demo_by_uid.values() if dcmread(f, stop_before_pixels=True).SeriesDescription == "Skull"
+    ]
     assert len(skull) == 2
     study, series = uid_of(skull[0], "StudyInstanceUID"), uid_of(skull[0], "SeriesInstanceUID")
-    movescu(retrieve_server, destination.ae_title, "-S", "QueryRetrieveLevel=SERIES",
-            f"StudyInstanceUID={study}", f"SeriesInstanceUID={series}")
+    movescu(
+        retrieve_server,
+        destination.ae_title,
+        "-S",
+        "QueryRetrieveLevel=SERIES",
+        f"StudyInstanceUID={study}",
+        f"SeriesInstanceUID={series}",
+    )
     assert_received_as_stored(retrieve_server, destination, {uid_of(f) for f in skull})
 
     destination.clear()
     one = uid_of(skull[1])
-    movescu(retrieve_server, destination.ae_title, "-S", "QueryRetrieveLevel=IMAGE",
-            f"StudyInstanceUID={study}", f"SeriesInstanceUID={series}", f"SOPInstanceUID={one}")
+    movescu(
+        retrieve_server,
+        destination.ae_title,
+        "-S",
+        "QueryRetrieveLevel=IMAGE",
+        f"StudyInstanceUID={study}",
+        f"SeriesInstanceUID={series}",
+        f"SOPInstanceUID={one}",
+    )
     assert_received_as_stored(retrieve_server, destination, {one})
 
 
-@pytest.mark.dcmtk
-def test_movescu_patient_root(retrieve_server: LiveServer, destination: Receiver, demo_by_uid: dict[str, Path]) -> None:
-    luna = {u for u, f in demo_by_uid.items() if dcmread(f, stop_before_pixels=True).PatientName == "BAKER^Luna"}
+def test_movescu_patient_root(
+    retrieve_server: LiveServer, destination: Receiver, demo_by_uid: dict[str, Path]
+) -> None:
+    luna = {
+        u for u, f in demo_by_uid.items() if dcmread(f, stop_before_pixels=True).PatientName == "BAKER^Luna"
+    }
     assert len(luna) == 6
     pid = uid_of(demo_by_uid[next(iter(luna))], "PatientID")
-    out = movescu(retrieve_server, destination.ae_title, "-P", "QueryRetrieveLevel=PATIENT", f"PatientID={pid}")
+    out = movescu(
+        retrieve_server, destination.ae_title, "-P", "QueryRetrieveLevel=PATIENT", f"PatientID={pid}"
+    )
     assert "Received Final Move Response (Success)" in out
     assert_received_as_stored(retrieve_server, destination, luna)
 
 
-@pytest.mark.dcmtk
 def test_move_keeps_every_stored_transfer_syntax(
     retrieve_server: LiveServer, destination: Receiver, syntax_files: dict[str, Path]
 ) -> None:
     studies = sorted({uid_of(p, "StudyInstanceUID") for p in syntax_files.values()})
     assert len(studies) == 6
-    out = movescu(retrieve_server, destination.ae_title, "-S", "QueryRetrieveLevel=STUDY",
-                  "StudyInstanceUID=" + "\\".join(studies))
+    out = movescu(
+        retrieve_server,
+        destination.ae_title,
+        "-S",
+        "QueryRetrieveLevel=STUDY",
+        "StudyInstanceUID=" + "\\".join(studies),
+    )
     assert "Received Final Move Response (Success)" in out, out
     assert_received_as_stored(retrieve_server, destination, set(syntax_files))
     got = destination.by_uid()
@@ -233,14 +259,19 @@ def study_ident(uid: str) -> Dataset:
 def test_move_statuses_and_sub_operation_counts(
     retrieve_server: LiveServer, destination: Receiver, demo_by_uid: dict[str, Path]
 ) -> None:
-    kiwi = {u for u, f in demo_by_uid.items() if dcmread(f, stop_before_pixels=True).PatientName == "ROSSI^Kiwi"}
+    kiwi = {
+        u for u, f in demo_by_uid.items() if dcmread(f, stop_before_pixels=True).PatientName == "ROSSI^Kiwi"
+    }
     study = uid_of(demo_by_uid[next(iter(kiwi))], "StudyInstanceUID")
     statuses = pymove(retrieve_server, destination.ae_title, study_ident(study))
     assert [s.Status for s in statuses] == [0xFF00] * 3 + [0x0000]
     assert [s.NumberOfRemainingSuboperations for s in statuses[:3]] == [2, 1, 0]
     final = statuses[-1]
-    assert (final.NumberOfCompletedSuboperations, final.NumberOfFailedSuboperations,
-            final.NumberOfWarningSuboperations) == (3, 0, 0)
+    assert (
+        final.NumberOfCompletedSuboperations,
+        final.NumberOfFailedSuboperations,
+        final.NumberOfWarningSuboperations,
+    ) == (3, 0, 0)
     assert_received_as_stored(retrieve_server, destination, kiwi)
 
     # No match: success with nothing to do.
@@ -251,13 +282,25 @@ def test_move_statuses_and_sub_operation_counts(
     assert destination.received == []
 
 
-@pytest.mark.dcmtk
 def test_move_to_unknown_destination_fails_with_a801(
     retrieve_server: LiveServer, destination: Receiver, demo_by_uid: dict[str, Path]
 ) -> None:
     study = uid_of(next(iter(demo_by_uid.values())), "StudyInstanceUID")
-    proc = dcmtk("movescu", "-v", "-S", "-aec", AET, "-aem", "NOWHERE", "-k", "QueryRetrieveLevel=STUDY",
-                 "-k", f"StudyInstanceUID={study}", HOST, str(retrieve_server.dicom_port))
+    proc = dcmtk(
+        "movescu",
+        "-v",
+        "-S",
+        "-aec",
+        AET,
+        "-aem",
+        "NOWHERE",
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        f"StudyInstanceUID={study}",
+        HOST,
+        str(retrieve_server.dicom_port),
+    )
     assert "Refused: MoveDestinationUnknown" in proc.stdout + proc.stderr
     statuses = pymove(retrieve_server, "NOWHERE", study_ident(study))
     assert [s.Status for s in statuses] == [0xA801]
@@ -265,7 +308,9 @@ def test_move_to_unknown_destination_fails_with_a801(
     assert "unknown destination 'NOWHERE'" in retrieve_server.log()
 
 
-def test_move_with_invalid_identifier_fails_with_a900(retrieve_server: LiveServer, destination: Receiver) -> None:
+def test_move_with_invalid_identifier_fails_with_a900(
+    retrieve_server: LiveServer, destination: Receiver
+) -> None:
     ident = Dataset()
     ident.QueryRetrieveLevel = "PATIENT"  # not part of the Study Root model
     ident.PatientID = "VP000101"
@@ -277,21 +322,35 @@ def test_move_with_invalid_identifier_fails_with_a900(retrieve_server: LiveServe
     assert destination.received == []
 
 
-@pytest.mark.dcmtk
 def test_modality_add_list_remove(retrieve_server: LiveServer, demo_by_uid: dict[str, Path]) -> None:
     srv = retrieve_server
     with Receiver(ae_title="LISTDEST") as rcv:
-        out = srv.cli("modality", "add", "xray-room-1", "--ae", "LISTDEST", "--host", HOST, "--port", str(rcv.port),
-                      "--description", "room 1")
+        out = srv.cli(
+            "modality",
+            "add",
+            "xray-room-1",
+            "--ae",
+            "LISTDEST",
+            "--host",
+            HOST,
+            "--port",
+            str(rcv.port),
+            "--description",
+            "room 1",
+        )
         assert out.stdout.strip() == f"added xray-room-1: LISTDEST@{HOST}:{rcv.port}"
         listing = srv.cli("modality", "list").stdout
         line = next(ln for ln in listing.splitlines() if "xray-room-1" in ln)
         for part in ("LISTDEST", HOST, str(rcv.port), "room 1"):
             assert part in line
         # Names are unique; AE titles are checked.
-        dup = srv.cli("modality", "add", "xray-room-1", "--ae", "OTHER", "--host", HOST, "--port", "104", check=False)
+        dup = srv.cli(
+            "modality", "add", "xray-room-1", "--ae", "OTHER", "--host", HOST, "--port", "104", check=False
+        )
         assert dup.returncode == 2
-        bad = srv.cli("modality", "add", "bad", "--ae", "A" * 17, "--host", HOST, "--port", "104", check=False)
+        bad = srv.cli(
+            "modality", "add", "bad", "--ae", "A" * 17, "--host", HOST, "--port", "104", check=False
+        )
         assert bad.returncode == 2
         assert "bad " not in srv.cli("modality", "list").stdout
 
@@ -323,8 +382,9 @@ def getscu(server: LiveServer, out_dir: Path, model: str, *keys: str) -> dict[st
     return files
 
 
-@pytest.mark.dcmtk
-def test_getscu_study_level(retrieve_server: LiveServer, tmp_path: Path, demo_by_uid: dict[str, Path]) -> None:
+def test_getscu_study_level(
+    retrieve_server: LiveServer, tmp_path: Path, demo_by_uid: dict[str, Path]
+) -> None:
     dental = {u: f for u, f in demo_by_uid.items() if dcmread(f, stop_before_pixels=True).Modality == "IO"}
     assert len(dental) == 4
     study = uid_of(next(iter(dental.values())), "StudyInstanceUID")
@@ -335,21 +395,32 @@ def test_getscu_study_level(retrieve_server: LiveServer, tmp_path: Path, demo_by
         assert dataset_part(path.read_bytes()) == dataset_part(stored_bytes(retrieve_server, uid))
 
 
-@pytest.mark.dcmtk
-def test_getscu_series_level(retrieve_server: LiveServer, tmp_path: Path, demo_by_uid: dict[str, Path]) -> None:
+def test_getscu_series_level(
+    retrieve_server: LiveServer, tmp_path: Path, demo_by_uid: dict[str, Path]
+) -> None:
     ct = {u: f for u, f in demo_by_uid.items() if dcmread(f, stop_before_pixels=True).Modality == "CT"}
     first = next(iter(ct.values()))
-    got = getscu(retrieve_server, tmp_path, "-S", "QueryRetrieveLevel=SERIES",
-                 f"StudyInstanceUID={uid_of(first, 'StudyInstanceUID')}",
-                 f"SeriesInstanceUID={uid_of(first, 'SeriesInstanceUID')}")
+    got = getscu(
+        retrieve_server,
+        tmp_path,
+        "-S",
+        "QueryRetrieveLevel=SERIES",
+        f"StudyInstanceUID={uid_of(first, 'StudyInstanceUID')}",
+        f"SeriesInstanceUID={uid_of(first, 'SeriesInstanceUID')}",
+    )
     assert set(got) == set(ct) and len(got) == 8
     for uid, path in got.items():
         assert dataset_part(path.read_bytes()) == dataset_part(ct[uid].read_bytes())
 
 
-@pytest.mark.dcmtk
-def test_getscu_patient_root(retrieve_server: LiveServer, tmp_path: Path, demo_by_uid: dict[str, Path]) -> None:
-    ruby = {u: f for u, f in demo_by_uid.items() if dcmread(f, stop_before_pixels=True).PatientName == "KOWALSKI^Ruby"}
+def test_getscu_patient_root(
+    retrieve_server: LiveServer, tmp_path: Path, demo_by_uid: dict[str, Path]
+) -> None:
+    ruby = {
+        u: f
+        for u, f in demo_by_uid.items()
+        if dcmread(f, stop_before_pixels=True).PatientName == "KOWALSKI^Ruby"
+    }
     assert len(ruby) == 9
     pid = uid_of(next(iter(ruby.values())), "PatientID")
     got = getscu(retrieve_server, tmp_path, "-P", "QueryRetrieveLevel=PATIENT", f"PatientID={pid}")
@@ -358,15 +429,19 @@ def test_getscu_patient_root(retrieve_server: LiveServer, tmp_path: Path, demo_b
         assert dataset_part(path.read_bytes()) == dataset_part(ruby[uid].read_bytes())
 
 
-def pyget(server: LiveServer, ident: Dataset, storage: dict[str, set[str]], model: str = STUDY_ROOT_GET
-          ) -> tuple[list[Dataset], Receiver]:
+def pyget(
+    server: LiveServer, ident: Dataset, storage: dict[str, set[str]], model: str = STUDY_ROOT_GET
+) -> tuple[list[Dataset], Receiver]:
     """C-GET with pynetdicom, offering each (storage class, syntax) pair as its own context (SCP role)."""
     got = Receiver()  # used as a container only
-    contexts = [(model, [EXPLICIT_LE])] + [(sop, [ts]) for sop, syntaxes in storage.items() for ts in syntaxes]
+    contexts = [(model, [EXPLICIT_LE])] + [
+        (sop, [ts]) for sop, syntaxes in storage.items() for ts in syntaxes
+    ]
     ae = requestor("PYGET", contexts)
     roles = [build_role(sop, scp_role=True) for sop in storage]
-    assoc = ae.associate(HOST, server.dicom_port, ae_title=AET, ext_neg=roles,
-                         evt_handlers=[(evt.EVT_C_STORE, got._on_store)])
+    assoc = ae.associate(
+        HOST, server.dicom_port, ae_title=AET, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, got._on_store)]
+    )
     assert assoc.is_established
     try:
         statuses = [status for status, _ in assoc.send_c_get(ident, model) if status is not None]
@@ -375,7 +450,9 @@ def pyget(server: LiveServer, ident: Dataset, storage: dict[str, set[str]], mode
     return statuses, got
 
 
-def test_get_keeps_every_stored_transfer_syntax(retrieve_server: LiveServer, syntax_files: dict[str, Path]) -> None:
+def test_get_keeps_every_stored_transfer_syntax(
+    retrieve_server: LiveServer, syntax_files: dict[str, Path]
+) -> None:
     storage: dict[str, set[str]] = {}
     for path in syntax_files.values():
         meta = dcmread(path, stop_before_pixels=True)
@@ -396,4 +473,3 @@ def test_get_with_invalid_identifier_fails_with_a900(retrieve_server: LiveServer
     statuses, got = pyget(retrieve_server, ident, {"1.2.840.10008.5.1.4.1.1.1.1": {EXPLICIT_LE}})
     assert [s.Status for s in statuses] == [0xA900]
     assert got.received == []
-

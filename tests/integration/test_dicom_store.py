@@ -17,13 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydicom import dcmread, dcmwrite
-from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-from pynetdicom import _config
-
 from dicom_support import (
     AET,
     DEFLATED,
@@ -41,6 +34,12 @@ from dicom_support import (
     stored_bytes,
     stored_row,
 )
+from pydicom import dcmread, dcmwrite
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pynetdicom import _config
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +61,15 @@ def sha256(data: bytes) -> str:
 
 def storescu(server: LiveServer, files: list[Path], *options: str, aet: str = "STORESCU") -> str:
     proc = dcmtk(
-        "storescu", "-v", *options, "-aet", aet, "-aec", AET, HOST, str(server.dicom_port),
+        "storescu",
+        "-v",
+        *options,
+        "-aet",
+        aet,
+        "-aec",
+        AET,
+        HOST,
+        str(server.dicom_port),
         *[str(f) for f in files],
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -190,15 +197,15 @@ def test_storescu_transfer_syntax_byte_for_byte(
 RAW_FILES = ["CT_small.dcm", "image_dfl.dcm", "JPEG-lossy.dcm", "US1_J2KI.dcm", "SC_rgb_rle.dcm"]
 
 
-def test_raw_data_sets_are_stored_untouched(store_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_raw_data_sets_are_stored_untouched(
+    store_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """pynetdicom sends each original file's data set bytes as they are (trailing padding, undefined
     lengths, an odd-length deflate stream); the blob must hold exactly those bytes."""
     monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", True)
     paths = [Path(get_testdata_file(n)) for n in RAW_FILES]
     metas = [dcmread(p, stop_before_pixels=True) for p in paths]
-    ae = requestor(
-        "RAWSCU", [(str(m.SOPClassUID), [str(m.file_meta.TransferSyntaxUID)]) for m in metas]
-    )
+    ae = requestor("RAWSCU", [(str(m.SOPClassUID), [str(m.file_meta.TransferSyntaxUID)]) for m in metas])
     before = count(store_server, "instances")
     assoc = ae.associate(HOST, store_server.dicom_port, ae_title=AET)
     assert assoc.is_established
@@ -347,4 +354,3 @@ def test_repeated_store_is_a_no_op_and_a_changed_copy_keeps_the_first(
     assert dataset_part(other_blob) == dataset_part(second.read_bytes())
     assert count(store_server, "instance_conflicts") == conflicts + 1
     assert sop in store_server.log() and "REPEATSCU" in store_server.log()
-

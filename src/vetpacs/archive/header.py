@@ -174,7 +174,8 @@ def _check_complete(ds: Dataset, data: bytes) -> None:
     last = raws[-1]
     # pydicom stops silently when fewer than 8 bytes of an element header are left: whatever
     # follows the last complete element must be nothing (or NUL padding), or the stream was cut.
-    value, length, tell = getattr(last, "value", None), getattr(last, "length", None), getattr(last, "value_tell", None)
+    value, length = getattr(last, "value", None), getattr(last, "length", None)
+    tell = getattr(last, "value_tell", None)
     deflated = str(ds.file_meta.get("TransferSyntaxUID", "")) == "1.2.840.10008.1.2.1.99"
     if not deflated and isinstance(tell, int) and isinstance(length, int) and isinstance(value, bytes):
         end = tell + (len(value) + 8 if length == 0xFFFFFFFF else length)

@@ -67,12 +67,14 @@ def _checksum(data: bytes) -> str:
 
 # Blob writes and checksums release the GIL: they run here while the caller parses the header.
 _io_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vetpacs-blob")
+_hash_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vetpacs-sha256")  # never waits on others
 
 
 def _write_blob(archive: Archive, key: str, data: bytes) -> str:
-    checksum = _checksum(data)
+    # The checksum runs on a second I/O thread while this one writes and fsyncs.
+    checksum = _hash_pool.submit(_checksum, data) if len(data) > 1 << 18 else None
     archive.store.put(key, data)
-    return checksum
+    return checksum.result() if checksum is not None else _checksum(data)
 
 
 def store_instance(archive: Archive, data: bytes, *, origin: Origin, strict_meta: bool = True) -> StoreResult:

@@ -35,7 +35,6 @@ from vetpacs.archive.sopclasses import (
     STUDY_ROOT_GET,
     STUDY_ROOT_MOVE,
     TRANSFER_SYNTAXES,
-    UNCOMPRESSED_TRANSFER_SYNTAXES,
     VERIFICATION,
 )
 from vetpacs.config import Settings
