@@ -108,6 +108,7 @@ class Server:
             access_log=False,
             lifespan="off",
         )
+
         class _Server(uvicorn.Server):
             """uvicorn re-raises SIGTERM after its shutdown; we still have DICOM work to finish."""
 

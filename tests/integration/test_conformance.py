@@ -61,8 +61,11 @@ def test_undocumented_classes_are_refused(server: object) -> None:
     assert rt_plan not in documented
     result = negotiate(
         server.dicom_port,  # type: ignore[attr-defined]
-        [(rt_plan, "1.2.840.10008.1.2.1"), (made_up, "1.2.840.10008.1.2.1"),
-         ("1.2.840.10008.1.1", "1.2.840.10008.1.2")],
+        [
+            (rt_plan, "1.2.840.10008.1.2.1"),
+            (made_up, "1.2.840.10008.1.2.1"),
+            ("1.2.840.10008.1.1", "1.2.840.10008.1.2"),
+        ],
     )
     assert result == {
         (rt_plan, "1.2.840.10008.1.2.1"): False,

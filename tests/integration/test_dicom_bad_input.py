@@ -33,6 +33,7 @@ from dicom_support import (
 from pydicom import dcmread, dcmwrite
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filereader import read_file_meta_info
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import _config
@@ -129,7 +130,7 @@ def write(ds: Dataset, path: Path) -> Path:
 def send_raw(server: LiveServer, path: Path, aet: str, monkeypatch: pytest.MonkeyPatch) -> Dataset:
     """Send the bytes after ``path``'s file meta as they are; return the C-STORE response."""
     monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", True)
-    meta = dcmread(path, stop_before_pixels=True, force=True).file_meta
+    meta = read_file_meta_info(path)
     ae = requestor(aet, [(str(meta.MediaStorageSOPClassUID), [str(meta.TransferSyntaxUID)])])
     assoc = ae.associate(HOST, server.dicom_port, ae_title=AET)
     assert assoc.is_established

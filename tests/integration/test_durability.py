@@ -108,7 +108,7 @@ def test_sigkill_mid_ingest_loses_nothing_acknowledged(server_factory: object) -
         [make_instance(study, generate_uid() if i == 0 else "", t * 1000 + i) for i in range(per_thread)]
         for t in range(4)
     ]
-    for t, batch in enumerate(batches):
+    for _t, batch in enumerate(batches):
         series = generate_uid()
         for ds in batch:
             ds.SeriesInstanceUID = series
@@ -138,7 +138,7 @@ def test_sigkill_mid_ingest_loses_nothing_acknowledged(server_factory: object) -
     assert not missing, f"{len(missing)} acknowledged instances lost"
     blobs = srv.data_dir / "blobs"
     for sop_uid in acked_now:
-        key, checksum = rows[sop_uid]
+        key, _checksum = rows[sop_uid]
         stored = (blobs / key).read_bytes()
         assert dataset_part(stored) == dataset_part(encoded(sent[sop_uid])), sop_uid
     # No orphan index row: every row's blob exists; no half-written file left behind.

@@ -1,4 +1,5 @@
 """Tests for the deterministic demo study generator (vetpacs.demo)."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -53,10 +54,23 @@ def test_species_and_modalities(demo: Demo) -> None:
 def test_required_identifiers_and_file_meta(demo: Demo) -> None:
     _, _, datasets = demo
     for ds in datasets:
-        for kw in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
-                   "Modality", "SeriesNumber", "InstanceNumber", "ContentDate", "ContentTime",
-                   "AccessionNumber", "StudyDate", "StudyTime", "StudyID", "BodyPartExamined",
-                   "ReferringPhysicianName"):
+        for kw in (
+            "SOPClassUID",
+            "SOPInstanceUID",
+            "StudyInstanceUID",
+            "SeriesInstanceUID",
+            "Modality",
+            "SeriesNumber",
+            "InstanceNumber",
+            "ContentDate",
+            "ContentTime",
+            "AccessionNumber",
+            "StudyDate",
+            "StudyTime",
+            "StudyID",
+            "BodyPartExamined",
+            "ReferringPhysicianName",
+        ):
             assert kw in ds and ds[kw].value not in (None, ""), kw
         assert ds.InstitutionName == "VetPACS Demo Clinic"
         meta = ds.file_meta
@@ -109,8 +123,14 @@ def test_veterinary_patient_attributes_and_microchip(demo: Demo) -> None:
         pets_by_owner[str(ds.ResponsiblePerson)].add(ds.PatientID)
     assert max(len(p) for p in pets_by_owner.values()) >= 2  # one owner with two pets
     breeds = {ds.PatientBreedDescription for ds in datasets}
-    assert {"Labrador Retriever", "Cavalier King Charles Spaniel", "Domestic Shorthair",
-            "Maine Coon", "Warmblood", "Dwarf Lop"} <= breeds
+    assert {
+        "Labrador Retriever",
+        "Cavalier King Charles Spaniel",
+        "Domestic Shorthair",
+        "Maine Coon",
+        "Warmblood",
+        "Dwarf Lop",
+    } <= breeds
 
 
 def test_pixel_data_sizes(demo: Demo) -> None:
@@ -121,7 +141,7 @@ def test_pixel_data_sizes(demo: Demo) -> None:
         assert len(ds.PixelData) == expected + expected % 2
         arr = ds.pixel_array
         assert arr.max() > arr.min()  # structured content, not a blank image
-        assert int(arr.max()) < 2 ** ds.BitsStored
+        assert int(arr.max()) < 2**ds.BitsStored
 
 
 def test_modality_specifics(demo: Demo) -> None:

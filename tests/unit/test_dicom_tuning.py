@@ -6,7 +6,6 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-
 from vetpacs.dicom import tuning
 
 pydicom_encode = tuning._original_encode  # pynetdicom's own encoder (pydicom write_dataset)

@@ -181,9 +181,11 @@ def _check_complete(ds: Dataset, data: bytes) -> None:
         end = tell + (len(value) + 8 if length == 0xFFFFFFFF else length)
         if data[end:].strip(b"\x00"):
             raise Invalid(f"truncated: {len(data) - end} stray bytes after the last complete element")
-    if getattr(last, "length", None) == 0xFFFFFFFF and int(last.tag) == 0x7FE00010:
-        # Encapsulated pixel data is the last element: the stream must end with its delimiter.
-        if not data.rstrip(b"\x00")[-8:-4] == b"\xfe\xff\xdd\xe0" and not data.endswith(
-            b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
-        ):
-            raise Invalid("truncated encapsulated pixel data: no sequence delimiter")
+    # Encapsulated pixel data as the last element: the stream must end with its delimiter.
+    if (
+        getattr(last, "length", None) == 0xFFFFFFFF
+        and int(last.tag) == 0x7FE00010
+        and data.rstrip(b"\x00")[-8:-4] != b"\xfe\xff\xdd\xe0"
+        and not data.endswith(b"\xfe\xff\xdd\xe0\x00\x00\x00\x00")
+    ):
+        raise Invalid("truncated encapsulated pixel data: no sequence delimiter")

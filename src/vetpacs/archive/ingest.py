@@ -8,6 +8,7 @@ transaction has committed (ADR 0001). A crash in between leaves at most an unind
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -117,10 +118,8 @@ def store_instance(archive: Archive, data: bytes, *, origin: Origin, strict_meta
 
 def _discard(archive: Archive, key: str, blob: Future[str] | None) -> None:
     if blob is not None:
-        try:
+        with contextlib.suppress(Exception):
             blob.result()
-        except Exception:
-            pass
     archive.store.delete(key)
 
 
@@ -249,14 +248,14 @@ def _patient_pk(conn: Connection, p: ParsedInstance, header_text: str, now: date
         pid = f"~{p.study_instance_uid}"[:64]
         values["patient_id"] = pid
     row = conn.execute(
-        select(PATIENTS.c.id).where(
-            PATIENTS.c.patient_id == pid, PATIENTS.c.issuer_of_patient_id == issuer
-        )
+        select(PATIENTS.c.id).where(PATIENTS.c.patient_id == pid, PATIENTS.c.issuer_of_patient_id == issuer)
     ).first()
     if row is not None:
         # The newest study's demographics win (weight, neuter status and owner change over time).
         conn.execute(
-            update(PATIENTS).where(PATIENTS.c.id == row[0]).values(**values, num_studies=PATIENTS.c.num_studies + 1)
+            update(PATIENTS)
+            .where(PATIENTS.c.id == row[0])
+            .values(**values, num_studies=PATIENTS.c.num_studies + 1)
         )
         return int(row[0])
     result = conn.execute(insert(PATIENTS).values(**values, num_studies=1, created_at=now))
@@ -291,24 +290,40 @@ def _index(
             "received_at": now,
         }
         if policy is DuplicatePolicy.KEEP_FIRST:
-            conn.execute(insert(CONFLICTS).values(
-                **conflict, kept_checksum=dup.checksum, other_checksum=checksum, other_blob_key=key
-            ))
+            conn.execute(
+                insert(CONFLICTS).values(
+                    **conflict, kept_checksum=dup.checksum, other_checksum=checksum, other_blob_key=key
+                )
+            )
             return StoreStatus.CONFLICT_KEPT_FIRST
         if policy is DuplicatePolicy.REJECT:
-            conn.execute(insert(CONFLICTS).values(
-                **conflict, kept_checksum=dup.checksum, other_checksum=checksum, other_blob_key=""
-            ))
+            conn.execute(
+                insert(CONFLICTS).values(
+                    **conflict, kept_checksum=dup.checksum, other_checksum=checksum, other_blob_key=""
+                )
+            )
             return _REJECTED
-        conn.execute(update(INSTANCES).where(INSTANCES.c.id == dup.id).values(
-            blob_key=key, checksum=checksum, size=len(p.data), header_json=header_text,
-            transfer_syntax_uid=p.transfer_syntax_uid, received_at=now,
-            origin_kind=origin.kind.value, origin_aet=origin.ae_title[:16],
-            origin_address=origin.address[:64], origin_user=origin.user[:64],
-        ))
-        conn.execute(insert(CONFLICTS).values(
-            **conflict, kept_checksum=checksum, other_checksum=dup.checksum, other_blob_key=dup.blob_key
-        ))
+        conn.execute(
+            update(INSTANCES)
+            .where(INSTANCES.c.id == dup.id)
+            .values(
+                blob_key=key,
+                checksum=checksum,
+                size=len(p.data),
+                header_json=header_text,
+                transfer_syntax_uid=p.transfer_syntax_uid,
+                received_at=now,
+                origin_kind=origin.kind.value,
+                origin_aet=origin.ae_title[:16],
+                origin_address=origin.address[:64],
+                origin_user=origin.user[:64],
+            )
+        )
+        conn.execute(
+            insert(CONFLICTS).values(
+                **conflict, kept_checksum=checksum, other_checksum=dup.checksum, other_blob_key=dup.blob_key
+            )
+        )
         return StoreStatus.REPLACED
 
     series = conn.execute(
@@ -317,14 +332,14 @@ def _index(
     if series is not None:
         series_pk, study_pk = int(series.id), int(series.study_pk)
         conn.execute(
-            update(SERIES).where(SERIES.c.id == series_pk).values(
-                num_instances=SERIES.c.num_instances + 1, updated_at=now
-            )
+            update(SERIES)
+            .where(SERIES.c.id == series_pk)
+            .values(num_instances=SERIES.c.num_instances + 1, updated_at=now)
         )
         conn.execute(
-            update(STUDIES).where(STUDIES.c.id == study_pk).values(
-                num_instances=STUDIES.c.num_instances + 1, updated_at=now
-            )
+            update(STUDIES)
+            .where(STUDIES.c.id == study_pk)
+            .values(num_instances=STUDIES.c.num_instances + 1, updated_at=now)
         )
     else:
         modality = p.get("Modality")[:16]
@@ -339,7 +354,9 @@ def _index(
             mods = [m for m in study.modalities_in_study.split("\\") if m]
             parts = [b for b in study.body_parts_examined.split("\\") if b]
             conn.execute(
-                update(STUDIES).where(STUDIES.c.id == study_pk).values(
+                update(STUDIES)
+                .where(STUDIES.c.id == study_pk)
+                .values(
                     num_instances=STUDIES.c.num_instances + 1,
                     num_series=STUDIES.c.num_series + 1,
                     modalities_in_study=_multi(mods, modality)[:128],

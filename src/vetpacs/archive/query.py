@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom import config as pydicom_config
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
@@ -206,7 +206,9 @@ def _like(pattern: str) -> str:
     return "".join(out)
 
 
-def _match_value(col: Any, value: str, vr: str, upper_col: Any = None, ci: bool = False) -> ColumnElement[bool]:
+def _match_value(
+    col: Any, value: str, vr: str, upper_col: Any = None, ci: bool = False
+) -> ColumnElement[bool]:
     """SQL condition for one DICOM matching key (PS3.4 C.2.2.2)."""
     if vr == "UI" and "\\" in value:
         return col.in_([v.strip() for v in value.split("\\") if v.strip()])
@@ -293,7 +295,7 @@ def find_rows(archive: Archive, q: Query) -> list[dict[str, Any]]:
             a = ATTRS[tag]
             conds.append(_match_value(a.column, value, a.vr, a.upper, ci))
         elif tag in MULTI:
-            lvl_m, col = MULTI[tag]
+            _lvl_m, col = MULTI[tag]
             if tag == 0x00180015 and q.level in (Level.STUDY, Level.PATIENT):
                 col = STUDY_BODY_PART
             conds.append(_multi_match(col, value))
@@ -431,8 +433,12 @@ def build_response(row: dict[str, Any], q: Query) -> Dataset:
     if non_ascii or 0x00080005 in q.return_tags:
         ds.SpecificCharacterSet = "ISO_IR 192"
     # Unique keys of the level and above are always returned (PS3.4 C.4.1.2.2)
-    for tag, lvl in ((0x00100020, Level.PATIENT), (0x0020000D, Level.STUDY), (0x0020000E, Level.SERIES),
-                     (0x00080018, Level.IMAGE)):
+    for tag, lvl in (
+        (0x00100020, Level.PATIENT),
+        (0x0020000D, Level.STUDY),
+        (0x0020000E, Level.SERIES),
+        (0x00080018, Level.IMAGE),
+    ):
         if ORDER.index(lvl) <= ORDER.index(level) and tag not in ds:
             if lvl is Level.PATIENT and level is not Level.PATIENT:
                 continue

@@ -42,7 +42,9 @@ def _ref(row: dict[str, object]) -> InstanceRef:
 
 def instances_for(archive: Archive, q: Query) -> list[InstanceRef]:
     """Every instance under the matches of ``q`` (a retrieve identifier at any level)."""
-    image_query = Query(level=Level.IMAGE, model=q.model, match=dict(q.match), case_insensitive=q.case_insensitive)
+    image_query = Query(
+        level=Level.IMAGE, model=q.model, match=dict(q.match), case_insensitive=q.case_insensitive
+    )
     rows = find_rows(archive, image_query)
     rows.sort(key=lambda r: (r.get("SERIES__id", 0), _num(r.get("instance_number")), r["id"]))
     return [_ref(r) for r in rows]

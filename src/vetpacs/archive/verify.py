@@ -55,7 +55,7 @@ def verify_archive(
                 report.ok += 1
         if progress is not None:  # also for missing blobs, so progress reaches total
             progress(i, total)
-    for key in archive.store.keys():
+    for key in archive.store.keys():  # noqa: SIM118 - a BlobStore, not a dict
         if key not in referenced:
             report.orphans.append(key)
             if repair_orphans:

@@ -14,10 +14,14 @@ from rich.table import Table
 
 from vetpacs.config import Settings, load_settings, settings_reference
 
-app = typer.Typer(help="VetPACS: veterinary PACS. DICOM archive, worklist, viewer and clinic integration.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-modality_app = typer.Typer(help="Remote DICOM nodes (C-MOVE destinations, commitment reports).",
-                           no_args_is_help=True)
+app = typer.Typer(
+    help="VetPACS: veterinary PACS. DICOM archive, worklist, viewer and clinic integration.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+modality_app = typer.Typer(
+    help="Remote DICOM nodes (C-MOVE destinations, commitment reports).", no_args_is_help=True
+)
 db_app = typer.Typer(help="Index database maintenance.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration reference.", no_args_is_help=True)
 app.add_typer(modality_app, name="modality")
@@ -118,8 +122,13 @@ def import_(
     settings = _settings(config, data_dir=data_dir, database_url=database_url)
     archive = _archive(settings)
     with Progress(
-        TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-        TimeElapsedColumn(), console=console, transient=False,
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     ) as progress:
         task = progress.add_task("", total=None)
 
@@ -182,8 +191,9 @@ def modality_add(
 
     settings = _settings(config, data_dir=data_dir, database_url=database_url)
     try:
-        node = add_node(_archive(settings).engine, name=name, ae_title=ae, host=host, port=port,
-                        description=description)
+        node = add_node(
+            _archive(settings).engine, name=name, ae_title=ae, host=host, port=port, description=description
+        )
     except VetPACSError as exc:
         console.print(f"error: {exc}")
         raise typer.Exit(code=2) from exc
@@ -191,7 +201,9 @@ def modality_add(
 
 
 @modality_app.command("list")
-def modality_list(data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+def modality_list(
+    data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None
+) -> None:
     """List registered DICOM nodes."""
     from vetpacs.nodes.service import list_nodes
 

@@ -47,7 +47,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             # Writers take the lock up front; avoids SQLITE_BUSY on lock upgrade mid-transaction.
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_write") else "BEGIN")
+            conn.exec_driver_sql(
+                "BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_write") else "BEGIN"
+            )
 
         return engine
     return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True, **kwargs)

@@ -7,6 +7,7 @@ DICOM statuses in ``dicom/status.py``. Several listener processes may share the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -69,10 +70,8 @@ class ReusePortServer(ThreadedAssociationServer):
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         client, address = super().get_request()
-        try:
+        with contextlib.suppress(OSError):
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
         return client, address
 
 
@@ -126,7 +125,9 @@ class DicomService:
             (evt.EVT_ABORTED, self.on_aborted),
         ]
 
-    def start(self, host: str | None = None, port: int | None = None, ssl_context: Any = None) -> AssociationServer:
+    def start(
+        self, host: str | None = None, port: int | None = None, ssl_context: Any = None
+    ) -> AssociationServer:
         """Start listening in background threads; returns the server."""
         address = (host or self.settings.dicom_host, self.settings.dicom_port if port is None else port)
         server = self.ae.make_server(
@@ -222,7 +223,9 @@ class DicomService:
 
     def _retrieve_refs(self, event: evt.Event) -> list[retrieve.InstanceRef]:
         model = RETRIEVE_MODELS.get(str(event.request.AffectedSOPClassUID), Model.STUDY_ROOT)
-        q = query_from_identifier(event.identifier, model, case_insensitive=self.settings.case_insensitive_names)
+        q = query_from_identifier(
+            event.identifier, model, case_insensitive=self.settings.case_insensitive_names
+        )
         return retrieve.instances_for(self.archive, q)
 
     def _dataset_for(self, ref: retrieve.InstanceRef) -> Dataset:
@@ -375,7 +378,10 @@ class DicomService:
             if out.is_established:
                 try:
                     rsp = out.send_n_event_report(
-                        report, event_type, UID(STORAGE_COMMITMENT_PUSH), UID(STORAGE_COMMITMENT_PUSH_INSTANCE)
+                        report,
+                        event_type,
+                        UID(STORAGE_COMMITMENT_PUSH),
+                        UID(STORAGE_COMMITMENT_PUSH_INSTANCE),
                     )
                     log.info(
                         "storage commitment %s reported to %s (status %s)",

@@ -31,28 +31,28 @@ Measured on the bench (``benchmarks/``); see the closing note of the archive cor
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import select
 import socket
-import struct
 import ssl
+import struct
 import threading
 import time as _time
-from types import SimpleNamespace
-from typing import Any
-
 from io import BytesIO
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pynetdicom import association as _association
 from pynetdicom import dimse_messages as _dimse_messages
 from pynetdicom import dsutils as _dsutils
-from pynetdicom import service_class as _service_class
-from pynetdicom import association as _association
 from pynetdicom import dul as _dul
+from pynetdicom import service_class as _service_class
 from pynetdicom import transport as _transport
 from pynetdicom.presentation import PresentationContext
 
@@ -91,7 +91,9 @@ def _value_bytes(vr: str, value: Any, charset: str) -> bytes:
     return struct.pack(f"<{len(values)}{fmt}", *[int(v) for v in values])
 
 
-def fast_encode(ds: Dataset, is_implicit_vr: bool, is_little_endian: bool, deflated: bool = False) -> bytes | None:
+def fast_encode(
+    ds: Dataset, is_implicit_vr: bool, is_little_endian: bool, deflated: bool = False
+) -> bytes | None:
     """pynetdicom's ``encode``, with a direct path for little endian text/integer-only datasets."""
     if not is_little_endian or deflated or type(ds) is not Dataset:
         return _original_encode(ds, is_implicit_vr, is_little_endian, deflated)
@@ -159,8 +161,12 @@ class StoredFile(Dataset):
     """A stored instance to send as a C-STORE sub-operation, by path (or bytes) rather than decoded."""
 
     def __init__(
-        self, sop_class_uid: str, sop_instance_uid: str, transfer_syntax_uid: str,
-        path: Path | None, read: Any,
+        self,
+        sop_class_uid: str,
+        sop_instance_uid: str,
+        transfer_syntax_uid: str,
+        path: Path | None,
+        read: Any,
     ) -> None:
         super().__init__()
         self.SOPClassUID = sop_class_uid
@@ -230,10 +236,8 @@ def _send_pdu(self: Any, primitive: Any) -> None:
     _original_send_pdu(self, primitive)
     wake = getattr(self, "_vp_wake", None)
     if wake is not None:
-        try:
+        with contextlib.suppress(BlockingIOError, OSError):
             wake[1].send(b"x")
-        except (BlockingIOError, OSError):
-            pass
 
 
 def _dul_run(self: Any) -> None:

@@ -35,7 +35,9 @@ def _validate(name: str, ae_title: str, host: str, port: int) -> None:
         raise Invalid(f"invalid port {port}")
 
 
-def add_node(engine: Engine, *, name: str, ae_title: str, host: str, port: int, description: str = "") -> NodeRead:
+def add_node(
+    engine: Engine, *, name: str, ae_title: str, host: str, port: int, description: str = ""
+) -> NodeRead:
     """Register a remote AE under ``name``; names are unique."""
     _validate(name, ae_title, host, port)
     with engine.begin() as conn:

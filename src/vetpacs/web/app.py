@@ -1,4 +1,4 @@
-"""The FastAPI application. Every route but ``/health`` will require authentication (issue: HTTP front door)."""
+"""The FastAPI application. Every route but ``/health`` will require authentication."""
 
 from __future__ import annotations
 
