@@ -239,7 +239,10 @@ def _patient_values(p: ParsedInstance, header_text: str, now: datetime) -> dict[
     }
 
 
-def _patient_pk(conn: Connection, p: ParsedInstance, header_text: str, now: datetime) -> int:
+def _patient_pk(
+    conn: Connection, p: ParsedInstance, header_text: str, now: datetime
+) -> tuple[int, dict[str, Any]]:
+    """The patient row's key (created or updated) and the patient attributes for the study row."""
     pid = p.get("PatientID")[:64]
     issuer = p.get("IssuerOfPatientID")[:64]
     values = _patient_values(p, header_text, now)
@@ -257,9 +260,13 @@ def _patient_pk(conn: Connection, p: ParsedInstance, header_text: str, now: date
             .where(PATIENTS.c.id == row[0])
             .values(**values, num_studies=PATIENTS.c.num_studies + 1)
         )
-        return int(row[0])
+        return int(row[0]), _snapshot(values)
     result = conn.execute(insert(PATIENTS).values(**values, num_studies=1, created_at=now))
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return int(result.inserted_primary_key[0]), _snapshot(values)  # type: ignore[index]
+
+
+def _snapshot(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in ("header_json", "updated_at")}
 
 
 def _index(
@@ -365,9 +372,10 @@ def _index(
                 )
             )
         else:
-            patient_pk = _patient_pk(conn, p, header_text, now)
+            patient_pk, snapshot = _patient_pk(conn, p, header_text, now)
             result = conn.execute(
                 insert(STUDIES).values(
+                    **snapshot,
                     patient_pk=patient_pk,
                     study_instance_uid=p.study_instance_uid,
                     study_date=p.get("StudyDate")[:8],

@@ -26,13 +26,13 @@ from vetpacs.db.base import Base
 UID = String(64)
 
 
-class Patient(Base):
-    """An animal, as DICOM sees it (Patient module + veterinary attributes of CP-643)."""
+class PatientAttributes:
+    """The Patient module and veterinary attributes (CP-643) as indexed columns.
 
-    __tablename__ = "patients"
-    __table_args__ = (UniqueConstraint("patient_id", "issuer_of_patient_id"),)
+    Kept on the patient (newest values) and, as received, on every study: a study-level query
+    matches what that study's images say, even when two studies of one Patient ID disagree.
+    """
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[str] = mapped_column(String(64), index=True)
     issuer_of_patient_id: Mapped[str] = mapped_column(String(64), default="")
     patient_name: Mapped[str] = mapped_column(String(324), default="", index=True)
@@ -49,14 +49,23 @@ class Patient(Base):
     responsible_person_role: Mapped[str] = mapped_column(String(16), default="")
     responsible_organization: Mapped[str] = mapped_column(String(64), default="", index=True)
     microchip: Mapped[str] = mapped_column(String(64), default="", index=True)
+
+
+class Patient(PatientAttributes, Base):
+    """An animal, as DICOM sees it (Patient module + veterinary attributes of CP-643)."""
+
+    __tablename__ = "patients"
+    __table_args__ = (UniqueConstraint("patient_id", "issuer_of_patient_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     header_json: Mapped[str] = mapped_column(Text, default="{}")
     num_studies: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
-class Study(Base):
-    """A study (General Study and Patient Study modules)."""
+class Study(PatientAttributes, Base):
+    """A study (General Study and Patient Study modules), with the patient attributes it arrived with."""
 
     __tablename__ = "studies"
     __table_args__ = (Index("ix_studies_patient_date", "patient_pk", "study_date"),)

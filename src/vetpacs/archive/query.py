@@ -101,6 +101,19 @@ ATTRS: dict[int, Attr] = {
 }
 del ATTRS[0x00181030]  # (0018,1030) Protocol Name is not indexed; kept out on purpose
 
+# Below PATIENT level, patient attributes match the values each study arrived with.
+STUDY_PATIENT_ATTRS: dict[int, Attr] = {
+    tag: Attr(Level.STUDY, ST.c[a.column.name], a.vr, None if a.upper is None else ST.c[a.upper.name])
+    for tag, a in ATTRS.items()
+    if a.level is Level.PATIENT
+}
+
+
+def attrs_for(level: Level) -> dict[int, Attr]:
+    """Indexed attributes as seen from a query level."""
+    return ATTRS if level is Level.PATIENT else {**ATTRS, **STUDY_PATIENT_ATTRS}
+
+
 # Multi-valued columns matched element-wise (any value matches).
 MULTI: dict[int, tuple[Level, Any]] = {
     0x00080061: (Level.STUDY, ST.c.modalities_in_study),  # Modalities in Study
@@ -115,6 +128,7 @@ SEQUENCES: dict[int, tuple[int, Any]] = {
     0x00102293: (0x00080100, P.c.patient_breed_code),  # Patient Breed Code Sequence > Code Value
     0x00101002: (0x00100020, P.c.microchip),  # Other Patient IDs Sequence > Patient ID
 }
+STUDY_SEQUENCES = {tag: (item, ST.c[col.name]) for tag, (item, col) in SEQUENCES.items()}
 
 COUNTS = {
     0x00201200: Level.PATIENT,  # Number of Patient Related Studies
@@ -287,12 +301,13 @@ def find_rows(archive: Archive, q: Query) -> list[dict[str, Any]]:
     max_index = ORDER.index(q.level)
     conds: list[ColumnElement[bool]] = []
     python_filters: dict[int, Any] = {}
+    attrs = attrs_for(q.level)
     for tag, value in q.match.items():
         lvl = level_of(tag)
         if lvl is not None and ORDER.index(lvl) > max_index and tag not in (0x00180015,):
             continue  # a lower-level key in a higher-level query: ignore (PS3.4 C.4.1.1.3.1)
-        if tag in ATTRS:
-            a = ATTRS[tag]
+        if tag in attrs:
+            a = attrs[tag]
             conds.append(_match_value(a.column, value, a.vr, a.upper, ci))
         elif tag in MULTI:
             _lvl_m, col = MULTI[tag]
@@ -300,7 +315,7 @@ def find_rows(archive: Archive, q: Query) -> list[dict[str, Any]]:
                 col = STUDY_BODY_PART
             conds.append(_multi_match(col, value))
         elif tag in SEQUENCES:
-            item_tag, col = SEQUENCES[tag]
+            item_tag, col = (SEQUENCES if q.level is Level.PATIENT else STUDY_SEQUENCES)[tag]
             if isinstance(value, Dataset) and item_tag in value:
                 item_value = _text(value[item_tag])
                 if item_value not in ("", "*"):
@@ -455,7 +470,7 @@ def _response_element(row: dict[str, Any], tag: int, level: Level) -> DataElemen
     except KeyError:
         vr = None
     if tag in ATTRS:
-        attr = ATTRS[tag]
+        attr = attrs_for(level)[tag]
         if ORDER.index(attr.level) > ORDER.index(level):
             return None
         value = _col(row, attr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -121,6 +122,8 @@ def import_(
 
     settings = _settings(config, data_dir=data_dir, database_url=database_url)
     archive = _archive(settings)
+    # Rejections are listed in the summary below; keep log lines from breaking the progress bar.
+    logging.getLogger("vetpacs.archive.ingest").setLevel(logging.ERROR)
     with Progress(
         TextColumn("importing"),
         BarColumn(),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 21:51:59.941269
+Create Date: 2026-11-28 22:59:40.749882
 """
 
 from __future__ import annotations
@@ -70,6 +70,10 @@ def upgrade() -> None:
     op.create_table(
         "patients",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("header_json", sa.Text(), nullable=False),
+        sa.Column("num_studies", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.Column("patient_id", sa.String(length=64), nullable=False),
         sa.Column("issuer_of_patient_id", sa.String(length=64), nullable=False),
         sa.Column("patient_name", sa.String(length=324), nullable=False),
@@ -86,10 +90,6 @@ def upgrade() -> None:
         sa.Column("responsible_person_role", sa.String(length=16), nullable=False),
         sa.Column("responsible_organization", sa.String(length=64), nullable=False),
         sa.Column("microchip", sa.String(length=64), nullable=False),
-        sa.Column("header_json", sa.Text(), nullable=False),
-        sa.Column("num_studies", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_patients")),
         sa.UniqueConstraint(
             "patient_id", "issuer_of_patient_id", name=op.f("uq_patients_patient_id_issuer_of_patient_id")
@@ -148,6 +148,22 @@ def upgrade() -> None:
         sa.Column("num_instances", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("patient_id", sa.String(length=64), nullable=False),
+        sa.Column("issuer_of_patient_id", sa.String(length=64), nullable=False),
+        sa.Column("patient_name", sa.String(length=324), nullable=False),
+        sa.Column("patient_name_upper", sa.String(length=324), nullable=False),
+        sa.Column("patient_birth_date", sa.String(length=8), nullable=False),
+        sa.Column("patient_sex", sa.String(length=16), nullable=False),
+        sa.Column("patient_sex_neutered", sa.String(length=16), nullable=False),
+        sa.Column("patient_species_description", sa.String(length=64), nullable=False),
+        sa.Column("patient_species_code", sa.String(length=64), nullable=False),
+        sa.Column("patient_breed_description", sa.String(length=64), nullable=False),
+        sa.Column("patient_breed_code", sa.String(length=64), nullable=False),
+        sa.Column("responsible_person", sa.String(length=324), nullable=False),
+        sa.Column("responsible_person_upper", sa.String(length=324), nullable=False),
+        sa.Column("responsible_person_role", sa.String(length=16), nullable=False),
+        sa.Column("responsible_organization", sa.String(length=64), nullable=False),
+        sa.Column("microchip", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["patient_pk"], ["patients.id"], name=op.f("fk_studies_patient_pk_patients"), ondelete="CASCADE"
         ),
@@ -157,13 +173,45 @@ def upgrade() -> None:
     with op.batch_alter_table("studies", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_studies_accession_number"), ["accession_number"], unique=False)
         batch_op.create_index(batch_op.f("ix_studies_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_studies_microchip"), ["microchip"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_studies_modalities_in_study"), ["modalities_in_study"], unique=False
         )
+        batch_op.create_index(
+            batch_op.f("ix_studies_patient_breed_code"), ["patient_breed_code"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_studies_patient_breed_description"), ["patient_breed_description"], unique=False
+        )
         batch_op.create_index("ix_studies_patient_date", ["patient_pk", "study_date"], unique=False)
+        batch_op.create_index(batch_op.f("ix_studies_patient_id"), ["patient_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_studies_patient_name"), ["patient_name"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_studies_patient_name_upper"), ["patient_name_upper"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_studies_patient_pk"), ["patient_pk"], unique=False)
         batch_op.create_index(
+            batch_op.f("ix_studies_patient_sex_neutered"), ["patient_sex_neutered"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_studies_patient_species_code"), ["patient_species_code"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_studies_patient_species_description"),
+            ["patient_species_description"],
+            unique=False,
+        )
+        batch_op.create_index(
             batch_op.f("ix_studies_referring_physician_name"), ["referring_physician_name"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_studies_responsible_organization"), ["responsible_organization"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_studies_responsible_person"), ["responsible_person"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_studies_responsible_person_upper"), ["responsible_person_upper"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_studies_study_date"), ["study_date"], unique=False)
         batch_op.create_index(batch_op.f("ix_studies_study_description"), ["study_description"], unique=False)
@@ -246,10 +294,22 @@ def downgrade() -> None:
     with op.batch_alter_table("studies", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_studies_study_description"))
         batch_op.drop_index(batch_op.f("ix_studies_study_date"))
+        batch_op.drop_index(batch_op.f("ix_studies_responsible_person_upper"))
+        batch_op.drop_index(batch_op.f("ix_studies_responsible_person"))
+        batch_op.drop_index(batch_op.f("ix_studies_responsible_organization"))
         batch_op.drop_index(batch_op.f("ix_studies_referring_physician_name"))
+        batch_op.drop_index(batch_op.f("ix_studies_patient_species_description"))
+        batch_op.drop_index(batch_op.f("ix_studies_patient_species_code"))
+        batch_op.drop_index(batch_op.f("ix_studies_patient_sex_neutered"))
         batch_op.drop_index(batch_op.f("ix_studies_patient_pk"))
+        batch_op.drop_index(batch_op.f("ix_studies_patient_name_upper"))
+        batch_op.drop_index(batch_op.f("ix_studies_patient_name"))
+        batch_op.drop_index(batch_op.f("ix_studies_patient_id"))
         batch_op.drop_index("ix_studies_patient_date")
+        batch_op.drop_index(batch_op.f("ix_studies_patient_breed_description"))
+        batch_op.drop_index(batch_op.f("ix_studies_patient_breed_code"))
         batch_op.drop_index(batch_op.f("ix_studies_modalities_in_study"))
+        batch_op.drop_index(batch_op.f("ix_studies_microchip"))
         batch_op.drop_index(batch_op.f("ix_studies_created_at"))
         batch_op.drop_index(batch_op.f("ix_studies_accession_number"))
 
