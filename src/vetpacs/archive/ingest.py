@@ -68,6 +68,7 @@ def _checksum(data: bytes) -> str:
 
 # Blob writes and checksums release the GIL: they run here while the caller parses the header.
 _io_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vetpacs-blob")
+_INLINE_WRITE = 256 * 1024
 _hash_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vetpacs-sha256")  # never waits on others
 
 
@@ -92,7 +93,8 @@ def store_instance(archive: Archive, data: bytes, *, origin: Origin, strict_meta
     sop_uid = ""
     try:
         data = ensure_part10(data)
-        blob = _io_pool.submit(_write_blob, archive, key, data)
+        if len(data) > _INLINE_WRITE:
+            blob = _io_pool.submit(_write_blob, archive, key, data)
         parsed = parse_instance(data, strict_meta=strict_meta)
         sop_uid = parsed.sop_instance_uid
         if parsed.sop_class_uid not in STORAGE_SOP_CLASSES:
@@ -105,7 +107,8 @@ def store_instance(archive: Archive, data: bytes, *, origin: Origin, strict_meta
         _discard(archive, key, blob)
         raise
     try:
-        checksum = blob.result()
+        # Small objects are written inline: a thread hand-off costs more than it overlaps.
+        checksum = blob.result() if blob is not None else _write_blob(archive, key, data)
     except BaseException:
         archive.store.delete(key)
         raise
