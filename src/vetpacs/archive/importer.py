@@ -80,6 +80,18 @@ def _is_dicomdir(path: Path) -> bool:
         return False
 
 
+def _is_zip(path: Path) -> bool:
+    """A zip archive, and not a DICOM file whose pixel data happens to hold a zip signature."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    if head[128:132] == b"DICM":
+        return False
+    return zipfile.is_zipfile(path)
+
+
 def iter_sources(paths: list[Path]) -> Iterator[Source]:
     """Every candidate object under ``paths``: files, folders (recursive), zip files, DICOMDIRs."""
     for path in paths:
@@ -91,11 +103,11 @@ def iter_sources(paths: list[Path]) -> Iterator[Source]:
                     p = Path(dirpath, name)
                     if p == dicomdir or name.upper() == "DICOMDIR":
                         continue  # the files it references are found by the walk
-                    if zipfile.is_zipfile(p):
+                    if _is_zip(p):
                         yield from _zip_sources(p)
                     else:
                         yield _file_source(p)
-        elif path.is_file() and zipfile.is_zipfile(path):
+        elif path.is_file() and _is_zip(path):
             yield from _zip_sources(path)
         elif path.is_file() and _is_dicomdir(path):
             yield from _dicomdir_sources(path)

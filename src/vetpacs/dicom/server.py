@@ -91,7 +91,7 @@ class DicomService:
 
     # ----------------------------------------------------------------- AE setup
     def _make_ae(self) -> AE:
-        tuning.apply()
+        self.tuned = tuning.apply()
         s = self.settings
         ae = AE(ae_title=s.ae_title)
         ae.maximum_pdu_size = s.max_pdu_size
@@ -154,7 +154,9 @@ class DicomService:
         server.server_close()
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
-            active = [a for a in server.active_associations if a.is_established or a.is_alive()]
+            # Only established associations have work in flight; a bare TCP connection that never
+            # sent an A-ASSOCIATE-RQ (port probes) would otherwise hold us until the ACSE timeout.
+            active = [a for a in server.active_associations if a.is_established]
             if not active:
                 break
             time.sleep(0.05)
@@ -201,7 +203,11 @@ class DicomService:
                 event.identifier, model, case_insensitive=self.settings.case_insensitive_names
             )
             matches = run_query(self.archive, q)
-            raw = tuning.RawFindResponder(event) if tuning.RawFindResponder.usable(event) else None
+            raw = (
+                tuning.RawFindResponder(event)
+                if self.tuned and tuning.RawFindResponder.usable(event)
+                else None
+            )
             for n, ds in enumerate(matches):
                 if event.is_cancelled:
                     if raw is not None:
@@ -230,6 +236,8 @@ class DicomService:
 
     def _dataset_for(self, ref: retrieve.InstanceRef) -> Dataset:
         """What a C-GET/C-MOVE handler yields: the stored file, sent without decoding when possible."""
+        if not self.tuned:
+            return retrieve.read_dataset(self.archive, ref)
         path = retrieve.local_path(self.archive, ref)
         if path is not None and not path.is_file():
             raise FileNotFoundError(f"blob {ref.blob_key} is missing")

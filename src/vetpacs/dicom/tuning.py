@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import select
 import socket
 import ssl
@@ -480,11 +481,23 @@ def _create_socket(self: Any, address: Any) -> socket.socket:
     return sock
 
 
-def apply() -> None:
-    """Install the patches (idempotent)."""
+TESTED_PYNETDICOM = "3.0.4"
+
+
+def apply() -> bool:
+    """Install the patches (idempotent); only on the pynetdicom release they were written for."""
     global _applied
     if _applied:
-        return
+        return True
+    import pynetdicom
+
+    if pynetdicom.__version__ != TESTED_PYNETDICOM:
+        logging.getLogger("vetpacs.dicom").warning(
+            "pynetdicom %s is not %s: running without the transport tuning (slower, same behaviour)",
+            pynetdicom.__version__,
+            TESTED_PYNETDICOM,
+        )
+        return False
     _transport.AssociationSocket.recv = _recv  # type: ignore[method-assign]
     _transport.AssociationSocket._create_socket = _create_socket  # type: ignore[method-assign]
     shim = SimpleNamespace(**{name: getattr(_time, name) for name in dir(_time) if not name.startswith("__")})
@@ -502,3 +515,4 @@ def apply() -> None:
     _dimse_messages.encode = fast_encode  # type: ignore[attr-defined]
     _service_class.encode = fast_encode  # type: ignore[attr-defined]
     _applied = True
+    return True
