@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from vetpacs.config import DuplicatePolicy
 from vetpacs.storage.base import BlobStore
@@ -47,7 +52,34 @@ class Archive:
     duplicate_policy: DuplicatePolicy = DuplicatePolicy.KEEP_FIRST
     case_insensitive_names: bool = False
     write_engine: Engine = field(init=False)
+    _thread_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _lock_fd: int | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         # Write transactions take SQLite's write lock up front (BEGIN IMMEDIATE); no-op elsewhere.
         self.write_engine = self.engine.execution_options(sqlite_write=True)
+        database = self.engine.url.database or ""
+        if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
+            self._lock_fd = os.open(f"{database}.writelock", os.O_RDWR | os.O_CREAT, 0o640)
+
+    @contextmanager
+    def write_transaction(self) -> Iterator[Connection]:
+        """One index write transaction.
+
+        On SQLite, writers queue on a lock (a mutex in the process, ``flock`` between listener
+        processes) instead of colliding on SQLite's own lock, whose busy handler sleeps in
+        millisecond steps. On PostgreSQL this is a plain transaction.
+        """
+        if self.engine.dialect.name != "sqlite":
+            with self.write_engine.begin() as conn:
+                yield conn
+            return
+        with self._thread_lock:
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                with self.write_engine.begin() as conn:
+                    yield conn
+            finally:
+                if self._lock_fd is not None:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)

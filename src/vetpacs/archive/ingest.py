@@ -130,7 +130,7 @@ def record_rejection(archive: Archive, sop_instance_uid: str, reason: str, *, or
     """Log and keep a refused object's reason and origin (never a silent drop)."""
     log.warning("rejected %s (%s): %s", sop_instance_uid or "object", origin.describe(), reason)
     try:
-        with archive.write_engine.begin() as conn:
+        with archive.write_transaction() as conn:
             conn.execute(
                 insert(REJECTIONS).values(
                     sop_instance_uid=sop_instance_uid[:128],
@@ -154,7 +154,7 @@ def _store_parsed(
     status = StoreStatus.STORED
     for attempt in range(5):
         try:
-            with archive.write_engine.begin() as conn:
+            with archive.write_transaction() as conn:
                 status = _index(conn, p, key, checksum, header_text, origin, archive.duplicate_policy)
             break
         except (IntegrityError, OperationalError):
