@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     acse_timeout: float = Field(30.0, description="Seconds to wait for association messages.")
     dimse_timeout: float = Field(60.0, description="Seconds to wait for DIMSE messages.")
     network_timeout: float = Field(120.0, description="Seconds an idle association stays open.")
+    shutdown_grace: float = Field(
+        30.0,
+        description="On SIGTERM, seconds to let open DICOM associations finish before aborting them.",
+    )
     duplicate_policy: DuplicatePolicy = Field(
         DuplicatePolicy.KEEP_FIRST,
         description="A repeated SOP Instance UID with different bytes: `keep-first` (record the "
@@ -102,7 +106,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         with open(path, "rb") as fh:
             raw = tomllib.load(fh)
         values.update(raw.get("vetpacs", raw))
-    env_settings = Settings()
+    env_settings = Settings()  # type: ignore[call-arg]  # pydantic-settings fills fields from defaults/env
     # Environment wins over the file: only keep file values the environment did not set.
     # (Ask the settings, not os.environ: environment names are matched case-insensitively.)
     for name in list(values):

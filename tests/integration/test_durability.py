@@ -189,3 +189,25 @@ def test_health_reports_database_and_storage(server: object) -> None:
 
 
 _ = Path
+
+
+def test_sigterm_does_not_wait_forever_for_an_idle_association(server_factory: object) -> None:
+    """A modality that keeps an idle association open cannot hold a shutdown past the grace time."""
+    srv = server_factory(VETPACS_SHUTDOWN_GRACE="1.5")  # type: ignore[operator]
+    srv.start()
+    ae = AE(ae_title="IDLESCU")
+    ae.add_requested_context("1.2.840.10008.1.1")
+    assoc = ae.associate("127.0.0.1", srv.dicom_port, ae_title="VETPACS")
+    assert assoc.is_established
+    try:
+        assert srv.proc is not None
+        start = time.monotonic()
+        srv.proc.terminate()
+        code = srv.proc.wait(timeout=30)
+        elapsed = time.monotonic() - start
+        srv.proc = None
+        assert code == 0
+        assert 1.0 <= elapsed < 10, f"shutdown took {elapsed:.1f}s"
+    finally:
+        if assoc.is_established:
+            assoc.abort()

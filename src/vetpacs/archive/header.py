@@ -13,6 +13,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import UID
 
 from vetpacs.errors import Invalid
 
@@ -91,12 +92,12 @@ def ensure_part10(data: bytes) -> bytes:
     meta.MediaStorageSOPInstanceUID = sop_inst
     ts = ds.original_encoding  # (is_implicit_VR, is_little_endian)
     if ts == (True, True):
-        meta.TransferSyntaxUID = "1.2.840.10008.1.2"
+        meta.TransferSyntaxUID = UID("1.2.840.10008.1.2")
     elif ts == (False, False):
-        meta.TransferSyntaxUID = "1.2.840.10008.1.2.2"
+        meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.2")
     else:
-        meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
-    meta.ImplementationClassUID = "1.2.826.0.1.3680043.10.1474.1"
+        meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
+    meta.ImplementationClassUID = UID("1.2.826.0.1.3680043.10.1474.1")
     meta.ImplementationVersionName = "VETPACS_010"
     buf = BytesIO()
     buf.write(b"\x00" * 128 + b"DICM")

@@ -7,6 +7,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from pydicom import dcmread
 
@@ -114,7 +115,11 @@ def iter_sources(paths: list[Path]) -> Iterator[Source]:
         elif path.is_file():
             yield _file_source(path)
         else:
-            yield Source(str(path), lambda p=path: (_ for _ in ()).throw(FileNotFoundError(str(p))))
+            # (cast: mypy cannot infer a lambda whose only parameter is a bound default)
+            read = cast(
+                "Callable[[], bytes]", lambda p=path: (_ for _ in ()).throw(FileNotFoundError(str(p)))
+            )
+            yield Source(str(path), read)
 
 
 def import_paths(

@@ -15,9 +15,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from vetpacs.archive.context import Archive, Origin
@@ -30,12 +30,12 @@ from vetpacs.storage.base import new_blob_key
 
 log = logging.getLogger("vetpacs.archive.ingest")
 
-PATIENTS = Patient.__table__
-STUDIES = Study.__table__
-SERIES = Series.__table__
-INSTANCES = Instance.__table__
-CONFLICTS = InstanceConflict.__table__
-REJECTIONS = IngestRejection.__table__
+PATIENTS: Table = cast(Table, Patient.__table__)
+STUDIES: Table = cast(Table, Study.__table__)
+SERIES: Table = cast(Table, Series.__table__)
+INSTANCES: Table = cast(Table, Instance.__table__)
+CONFLICTS: Table = cast(Table, InstanceConflict.__table__)
+REJECTIONS: Table = cast(Table, IngestRejection.__table__)
 
 
 class StoreStatus(StrEnum):

@@ -15,23 +15,23 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from pydicom import config as pydicom_config
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select
 
 from vetpacs.archive.context import Archive
 from vetpacs.archive.models import Instance, Patient, Series, Study
 from vetpacs.errors import Invalid
 
-P = Patient.__table__
-ST = Study.__table__
-SE = Series.__table__
-IN = Instance.__table__
+P: Table = cast(Table, Patient.__table__)
+ST: Table = cast(Table, Study.__table__)
+SE: Table = cast(Table, Series.__table__)
+IN: Table = cast(Table, Instance.__table__)
 
 
 class Level(StrEnum):
@@ -225,7 +225,8 @@ def _match_value(
 ) -> ColumnElement[bool]:
     """SQL condition for one DICOM matching key (PS3.4 C.2.2.2)."""
     if vr == "UI" and "\\" in value:
-        return col.in_([v.strip() for v in value.split("\\") if v.strip()])
+        in_list: ColumnElement[bool] = col.in_([v.strip() for v in value.split("\\") if v.strip()])
+        return in_list
     if vr in ("DA", "TM", "DT") and "-" in value:
         lo, _, hi = value.partition("-")
         lo, hi = lo.strip(), hi.strip()

@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import cast
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from vetpacs.archive.context import Archive
 from vetpacs.archive.models import Instance
 from vetpacs.archive.query import Level, Query, find_rows
 
-IN = Instance.__table__
+IN: Table = cast(Table, Instance.__table__)
 
 
 @dataclass(frozen=True)

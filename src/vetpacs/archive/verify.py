@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from vetpacs.archive.context import Archive
 from vetpacs.archive.models import Instance, InstanceConflict
 from vetpacs.errors import NotFound, StorageFailure
 
-IN = Instance.__table__
-CF = InstanceConflict.__table__
+IN: Table = cast(Table, Instance.__table__)
+CF: Table = cast(Table, InstanceConflict.__table__)
 
 
 @dataclass

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
@@ -42,6 +43,9 @@ from vetpacs.config import Settings
 from vetpacs.dicom import status, tuning
 from vetpacs.errors import Conflict, Invalid, StorageFailure
 from vetpacs.nodes.service import node_for_ae
+
+if TYPE_CHECKING:
+    from pynetdicom.dimse_primitives import N_ACTION
 
 log = logging.getLogger("vetpacs.dicom")
 
@@ -112,7 +116,7 @@ class DicomService:
         ae.add_supported_context(STORAGE_COMMITMENT_PUSH, ts[:3])
         return ae
 
-    def handlers(self) -> list[tuple[Any, Any]]:
+    def handlers(self) -> list[evt.EventHandlerType]:
         """The (event, handler) pairs bound when the server starts."""
         return [
             (evt.EVT_C_ECHO, self.on_echo),
@@ -144,15 +148,19 @@ class DicomService:
         log.info("DICOM listener %s on %s:%s", self.settings.ae_title, *server.server_address[:2])
         return server
 
-    def stop(self, grace: float = 30.0) -> None:
+    def stop(self, grace: float | None = None) -> None:
         """Stop accepting, let in-flight associations finish (up to ``grace`` s), then abort the rest."""
         server = self.server
         if server is None:
             return
         # Stop the accept loop and close the listening socket, but do not abort associations yet.
-        ThreadedAssociationServer.__mro__[2].shutdown(server)  # socketserver.BaseServer.shutdown
-        server.server_close()
-        deadline = time.monotonic() + grace
+        # (ThreadingMixIn.server_close would join every association thread, idle ones included,
+        # so the base classes are called directly.)
+        socketserver.BaseServer.shutdown(server)
+        AssociationServer.server_close(server)
+        with contextlib.suppress(ValueError):
+            self.ae._servers.remove(cast(ThreadedAssociationServer, server))
+        deadline = time.monotonic() + (self.settings.shutdown_grace if grace is None else grace)
         while time.monotonic() < deadline:
             # Only established associations have work in flight; a bare TCP connection that never
             # sent an A-ASSOCIATE-RQ (port probes) would otherwise hold us until the ACSE timeout.
@@ -307,9 +315,10 @@ class DicomService:
 
     def on_commit(self, event: evt.Event) -> tuple[int, Dataset | None]:
         """Storage Commitment Push Model N-ACTION (PS3.4 J.3): answer now, report asynchronously."""
-        if str(event.request.RequestedSOPClassUID) != STORAGE_COMMITMENT_PUSH:
+        request = cast("N_ACTION", event.request)
+        if str(request.RequestedSOPClassUID) != STORAGE_COMMITMENT_PUSH:
             return 0x0112, None
-        if int(event.request.ActionTypeID) != 1:
+        if int(cast(int, request.ActionTypeID)) != 1:
             return 0x0123, None  # No such action type
         try:
             info = event.action_information

@@ -48,12 +48,13 @@ import time as _time
 from io import BytesIO
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from pydicom import dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pynetdicom import association as _association
 from pynetdicom import dimse_messages as _dimse_messages
 from pynetdicom import dsutils as _dsutils
@@ -70,6 +71,8 @@ _LONG_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "
 _INT_VRS = {"US": "H", "UL": "I", "SS": "h", "SL": "i"}
 _CHARSETS = {None: "ascii", "": "ascii", "ISO_IR 6": "ascii", "ISO_IR 192": "utf-8", "ISO_IR 100": "latin-1"}
 _original_encode = _dsutils.encode
+# (0008,0005) Specific Character Set: a plain int (BaseTag is an int) finds the BaseTag key.
+_SPECIFIC_CHARACTER_SET = cast(BaseTag, 0x00080005)
 
 
 class _Fallback(Exception):
@@ -104,7 +107,7 @@ def fast_encode(
     if not is_little_endian or deflated or type(ds) is not Dataset:
         return _original_encode(ds, is_implicit_vr, is_little_endian, deflated)
     try:
-        raw_cs = ds._dict.get(0x00080005)
+        raw_cs = ds._dict.get(_SPECIFIC_CHARACTER_SET)
         cs_value = None if raw_cs is None else getattr(raw_cs, "value", None)
         if isinstance(cs_value, MultiValue | list | tuple):
             raise _Fallback
@@ -217,6 +220,7 @@ def _dataset_offset(part10: bytes) -> int:
     """Where the data set starts in a Part 10 byte string (after preamble and file meta)."""
     if part10[128:132] != b"DICM" or part10[132:136] != b"\x02\x00\x00\x00":
         raise ValueError("not a Part 10 file with a File Meta Information Group Length")
+    meta_len: int
     (meta_len,) = struct.unpack("<I", part10[140:144])
     return 144 + meta_len
 
@@ -502,16 +506,16 @@ def apply() -> bool:
     _transport.AssociationSocket._create_socket = _create_socket  # type: ignore[method-assign]
     shim = SimpleNamespace(**{name: getattr(_time, name) for name in dir(_time) if not name.startswith("__")})
     shim.sleep = _reactor_sleep
-    _association.time = shim  # type: ignore[attr-defined]
+    _association.time = shim  # type: ignore[attr-defined,assignment]
     _association.Association.send_c_store = _send_c_store  # type: ignore[method-assign]
     dul_shim = SimpleNamespace(**vars(shim))
     dul_shim.sleep = _dul_sleep
-    _dul.time = dul_shim  # type: ignore[attr-defined]
+    _dul.time = dul_shim  # type: ignore[attr-defined,assignment]
     _dul.DULServiceProvider.send_pdu = _send_pdu  # type: ignore[method-assign]
     _dul.DULServiceProvider.run_reactor = _dul_run  # type: ignore[method-assign]
     _dul.DULServiceProvider._send = _dul_send  # type: ignore[method-assign]
     _dsutils.encode = fast_encode
-    _transport.deepcopy = _copy_contexts  # type: ignore[attr-defined]
+    _transport.deepcopy = _copy_contexts  # type: ignore[attr-defined,assignment]
     _dimse_messages.encode = fast_encode  # type: ignore[attr-defined]
     _service_class.encode = fast_encode  # type: ignore[attr-defined]
     _applied = True

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, Table, delete, insert, select
 
 from vetpacs.errors import Conflict, Invalid, NotFound
 from vetpacs.nodes.models import DicomNode
 
-NODES = DicomNode.__table__
+NODES: Table = cast(Table, DicomNode.__table__)
 
 
 @dataclass(frozen=True)
