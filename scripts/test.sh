@@ -23,8 +23,10 @@ PY="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
 
-echo "== lint (ruff)"
+echo "== lint (ruff) and types (mypy --strict on src/)"
 .venv/bin/ruff check src tests
+.venv/bin/ruff format --check src tests
+.venv/bin/mypy
 echo "== tests on SQLite"
 env -u VETPACS_TEST_DATABASE_URL .venv/bin/python -m pytest -n 2 "$@"
 if [ -n "${VETPACS_TEST_DATABASE_URL:-}" ]; then
