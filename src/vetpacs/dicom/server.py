@@ -257,6 +257,25 @@ class DicomService:
             lambda: retrieve.read_bytes(self.archive, ref),
         )
 
+    def _sub_operations(
+        self, event: evt.Event, refs: list[retrieve.InstanceRef], label: str
+    ) -> Iterator[Any]:
+        """The part C-GET and C-MOVE share: the count, then one stored file per sub-operation."""
+        yield len(refs)
+        for ref in refs:
+            if event.is_cancelled:
+                yield status.CANCEL, None
+                return
+            try:
+                ds = self._dataset_for(ref)
+            except Exception as exc:
+                # A failure status is final for pynetdicom: the retrieve ends here, and says why.
+                log.error("%s: cannot read %s: %s", label, ref.sop_instance_uid, exc)
+                why = f"cannot read {ref.sop_instance_uid}"
+                yield status.status_dataset(status.UNABLE_TO_PROCESS, why), None
+                return
+            yield status.PENDING, ds
+
     def on_get(self, event: evt.Event) -> Iterator[Any]:
         """C-GET (PS3.4 C.4.3): sub-operations go back over the same association."""
         try:
@@ -267,18 +286,7 @@ class DicomService:
             yield 1
             yield status.query_failure(exc), None
             return
-        yield len(refs)
-        for ref in refs:
-            if event.is_cancelled:
-                yield status.CANCEL, None
-                return
-            try:
-                ds = self._dataset_for(ref)
-            except Exception as exc:
-                log.error("C-GET: cannot read %s: %s", ref.sop_instance_uid, exc)
-                yield status.UNABLE_TO_PROCESS, None
-                continue
-            yield status.PENDING, ds
+        yield from self._sub_operations(event, refs, "C-GET")
 
     def on_move(self, event: evt.Event) -> Iterator[Any]:
         """C-MOVE (PS3.4 C.4.2): to destinations registered with ``vetpacs modality add``."""
@@ -300,18 +308,7 @@ class DicomService:
             yield status.query_failure(exc), None
             return
         yield node.host, node.port, {"contexts": _contexts_for(refs)}
-        yield len(refs)
-        for ref in refs:
-            if event.is_cancelled:
-                yield status.CANCEL, None
-                return
-            try:
-                ds = self._dataset_for(ref)
-            except Exception as exc:
-                log.error("C-MOVE: cannot read %s: %s", ref.sop_instance_uid, exc)
-                yield status.UNABLE_TO_PROCESS, None
-                continue
-            yield status.PENDING, ds
+        yield from self._sub_operations(event, refs, "C-MOVE")
 
     def on_commit(self, event: evt.Event) -> tuple[int, Dataset | None]:
         """Storage Commitment Push Model N-ACTION (PS3.4 J.3): answer now, report asynchronously."""

@@ -440,30 +440,13 @@ class RawFindResponder:
         except AttributeError:
             return False
 
-    def _pdvs(self, data: bytes, command: bool) -> None:
-        flag = 0x01 if command else 0x00
-        view = memoryview(data)
-        step = self.fragment
-        total = len(view)
-        offset = 0
-        while True:
-            chunk = view[offset : offset + step]
-            offset += len(chunk)
-            last = offset >= total
-            header = flag | (0x02 if last else 0x00)
-            item_len = len(chunk) + 2
-            self.buffer += struct.pack(">BBIIBB", 0x04, 0x00, item_len + 4, item_len, self.context_id, header)
-            self.buffer += chunk
-            if last:
-                break
-
     def pending(self, identifier: Dataset) -> None:
         """Queue one pending response carrying ``identifier``; sends in batches."""
         data = fast_encode(identifier, self.implicit, True)
         if data is None:
             raise ValueError("cannot encode the C-FIND identifier")
-        self._pdvs(self.command, True)
-        self._pdvs(data, False)
+        _pdus(self.buffer, self.context_id, memoryview(self.command), True, self.fragment)
+        _pdus(self.buffer, self.context_id, memoryview(data), False, self.fragment)
         if len(self.buffer) >= 65536:
             self.flush()
 
