@@ -1,6 +1,7 @@
 """THE store path: bytes + origin -> durable blob -> committed index rows -> result.
 
-C-STORE, STOW-RS, ``vetpacs import``, the demo loader and migrations all call ``store_instance``.
+C-STORE, ``vetpacs import`` and the demo loader call ``store_instance``; STOW-RS and migration
+jobs must call it too (no second path).
 It answers only after the blob is durable (written, fsynced, renamed, folder fsynced) and the index
 transaction has committed (ADR 0001). A crash in between leaves at most an unindexed blob, which
 ``vetpacs verify`` reports; never an index row without its bytes.

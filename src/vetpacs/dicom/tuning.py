@@ -56,6 +56,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pynetdicom import association as _association
+from pynetdicom import dimse as _dimse
 from pynetdicom import dimse_messages as _dimse_messages
 from pynetdicom import dsutils as _dsutils
 from pynetdicom import dul as _dul
@@ -197,7 +198,41 @@ class StoredFile(Dataset):
 _original_send_c_store = _association.Association.send_c_store
 
 
+_original_get_msg = _dimse.DIMSEServiceProvider.get_msg
+
+
+def _get_msg(self: Any, block: bool = False) -> Any:
+    """pynetdicom's ``get_msg``, except that an association's own reactor cannot take a message
+    that another thread is sending for and waiting on (pynetdicom's pause handshake has a window in
+    which the reactor, resumed but not yet marked as running, takes the C-STORE response that
+    ``send_c_store`` waits for; that stalled C-MOVE for the DIMSE timeout)."""
+    assoc = getattr(self, "assoc", None)
+    if block:
+        if assoc is None:
+            return _original_get_msg(self, block)
+        assoc.__dict__["_vp_waiting"] = assoc.__dict__.get("_vp_waiting", 0) + 1
+        try:
+            return _original_get_msg(self, block)
+        finally:
+            assoc.__dict__["_vp_waiting"] -= 1
+    if (
+        assoc is not None
+        and threading.current_thread() is assoc
+        and (assoc.__dict__.get("_vp_waiting", 0) or assoc.__dict__.get("_vp_sending", 0))
+    ):
+        return None, None
+    return _original_get_msg(self, block)
+
+
 def _send_c_store(self: Any, dataset: Any, *args: Any, **kwargs: Any) -> Any:
+    self.__dict__["_vp_sending"] = self.__dict__.get("_vp_sending", 0) + 1
+    try:
+        return _send_c_store_inner(self, dataset, *args, **kwargs)
+    finally:
+        self.__dict__["_vp_sending"] -= 1
+
+
+def _send_c_store_inner(self: Any, dataset: Any, *args: Any, **kwargs: Any) -> Any:
     if not isinstance(dataset, StoredFile):
         return _original_send_c_store(self, dataset, *args, **kwargs)
     context = next(
@@ -497,6 +532,7 @@ def apply() -> bool:
     _dul.DULServiceProvider.send_pdu = _send_pdu  # type: ignore[method-assign]
     _dul.DULServiceProvider.run_reactor = _dul_run  # type: ignore[method-assign]
     _dul.DULServiceProvider._send = _dul_send  # type: ignore[method-assign]
+    _dimse.DIMSEServiceProvider.get_msg = _get_msg  # type: ignore[method-assign]
     _dsutils.encode = fast_encode
     _transport.deepcopy = _copy_contexts  # type: ignore[attr-defined,assignment]
     _dimse_messages.encode = fast_encode  # type: ignore[attr-defined]
