@@ -427,7 +427,8 @@ def _copy_contexts(obj: Any, memo: Any = None) -> Any:
     if isinstance(obj, list) and all(type(c) is PresentationContext for c in obj):
         out = []
         for cx in obj:
-            new = copy.copy(cx)
+            new = object.__new__(PresentationContext)
+            new.__dict__.update(cx.__dict__)
             new._transfer_syntax = list(cx._transfer_syntax)
             out.append(new)
         return out
