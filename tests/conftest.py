@@ -230,3 +230,15 @@ def dcmtk_env() -> dict[str, str]:
     env = dict(os.environ)
     env["TCP_NODELAY"] = "1"
     return env
+
+
+def set_mono16_pixels(ds: object, size: int, pixel_data: bytes) -> None:
+    """Give a test dataset a size x size, 12-in-16-bit MONOCHROME2 image (the Image Pixel module)."""
+    ds.Rows = ds.Columns = size  # type: ignore[attr-defined]
+    ds.BitsAllocated = 16  # type: ignore[attr-defined]
+    ds.BitsStored = 12  # type: ignore[attr-defined]
+    ds.HighBit = 11  # type: ignore[attr-defined]
+    ds.PixelRepresentation = 0  # type: ignore[attr-defined]
+    ds.SamplesPerPixel = 1  # type: ignore[attr-defined]
+    ds.PhotometricInterpretation = "MONOCHROME2"  # type: ignore[attr-defined]
+    ds.PixelData = pixel_data  # type: ignore[attr-defined]

@@ -38,6 +38,8 @@ from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import _config
 
+from conftest import set_mono16_pixels
+
 pytestmark = pytest.mark.integration
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -102,14 +104,7 @@ def dx_dataset(**overrides: object) -> Dataset:
     ds.PatientID = "BAD001"
     ds.PatientSpeciesDescription = "Canine"
     ds.Modality = "DX"
-    ds.Rows = ds.Columns = 64
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelData = np.arange(64 * 64, dtype="<u2").tobytes()
+    set_mono16_pixels(ds, 64, np.arange(64 * 64, dtype="<u2").tobytes())
     for kw, value in overrides.items():
         if value is None:
             delattr(ds, kw)

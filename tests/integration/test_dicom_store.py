@@ -41,6 +41,8 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import _config
 
+from conftest import set_mono16_pixels
+
 pytestmark = pytest.mark.integration
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -291,14 +293,7 @@ def dx_file(path: Path, sop_uid: str, weight: str) -> Path:
     ds.PatientSpeciesDescription = "Canine"
     ds.Modality = "DX"
     ds.InstanceNumber = 1
-    ds.Rows = ds.Columns = 32
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelData = np.arange(32 * 32, dtype="<u2").tobytes()
+    set_mono16_pixels(ds, 32, np.arange(32 * 32, dtype="<u2").tobytes())
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta.MediaStorageSOPClassUID = DX

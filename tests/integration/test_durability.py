@@ -18,6 +18,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 from sqlalchemy import create_engine, text
 
+from conftest import set_mono16_pixels
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DX = "1.2.840.10008.5.1.4.1.1.1.1"
@@ -40,14 +42,9 @@ def make_instance(study_uid: str, series_uid: str, n: int, size: int = 256) -> D
     ds.ResponsiblePerson = "DURABLE^Ann"
     ds.Modality = "DX"
     ds.InstanceNumber = n
-    ds.Rows = ds.Columns = size
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelData = np.random.default_rng(n).integers(0, 4095, (size, size), dtype=np.uint16).tobytes()
+    set_mono16_pixels(
+        ds, size, np.random.default_rng(n).integers(0, 4095, (size, size), dtype=np.uint16).tobytes()
+    )
     return ds
 
 
