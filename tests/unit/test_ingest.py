@@ -99,21 +99,16 @@ def by_name(demo_files: list[Path]) -> dict[str, list[Path]]:
 # --------------------------------------------------------------------------- store_instance: the happy path
 
 
+def level_counts(archive: Archive) -> tuple[int, int, int, int]:
+    """Rows in the patients, studies, series and instances tables."""
+    return (count(archive, Patient), count(archive, Study), count(archive, Series), count(archive, Instance))
+
+
 def test_store_demo_files_indexes_every_level(archive: Archive, demo_files: list[Path]) -> None:
     assert len(demo_files) == N_INSTANCES
     results = [store_instance(archive, f.read_bytes(), origin=ORIGIN) for f in demo_files]
     assert {r.status for r in results} == {StoreStatus.STORED}
-    assert (
-        count(archive, Patient),
-        count(archive, Study),
-        count(archive, Series),
-        count(archive, Instance),
-    ) == (
-        N_PATIENTS,
-        N_STUDIES,
-        N_SERIES,
-        N_INSTANCES,
-    )
+    assert level_counts(archive) == (N_PATIENTS, N_STUDIES, N_SERIES, N_INSTANCES)
     assert count(archive, InstanceConflict) == 0
     assert count(archive, IngestRejection) == 0
     assert len(list(archive.store.keys())) == N_INSTANCES
@@ -577,17 +572,7 @@ def test_concurrent_stores(archive: Archive, demo_files: list[Path]) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda d: store_instance(archive, d, origin=ORIGIN), datas))
     assert {r.status for r in results} == {StoreStatus.STORED}
-    assert (
-        count(archive, Patient),
-        count(archive, Study),
-        count(archive, Series),
-        count(archive, Instance),
-    ) == (
-        N_PATIENTS,
-        N_STUDIES,
-        N_SERIES,
-        N_INSTANCES,
-    )
+    assert level_counts(archive) == (N_PATIENTS, N_STUDIES, N_SERIES, N_INSTANCES)
     assert sum(r["num_instances"] for r in rows(archive, Study)) == N_INSTANCES
     assert sum(r["num_series"] for r in rows(archive, Study)) == N_SERIES
     assert sum(r["num_studies"] for r in rows(archive, Patient)) == N_STUDIES

@@ -26,7 +26,6 @@ class ImportSummary:
     already_present: int = 0
     conflicts: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def total(self) -> int:

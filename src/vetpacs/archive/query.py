@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from pydicom import config as pydicom_config
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
@@ -27,6 +28,8 @@ from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select
 from vetpacs.archive.context import Archive
 from vetpacs.archive.models import Instance, Patient, Series, Study
 from vetpacs.errors import Invalid
+
+log = logging.getLogger("vetpacs.archive.query")
 
 P: Table = cast(Table, Patient.__table__)
 ST: Table = cast(Table, Study.__table__)
@@ -90,7 +93,6 @@ ATTRS: dict[int, Attr] = {
     0x0008103E: Attr(Level.SERIES, SE.c.series_description, "LO"),
     0x00080021: Attr(Level.SERIES, SE.c.series_date, "DA"),
     0x00080031: Attr(Level.SERIES, SE.c.series_time, "TM"),
-    0x00181030: Attr(Level.SERIES, SE.c.series_description, "LO"),
     0x00081010: Attr(Level.SERIES, SE.c.station_name, "SH"),
     0x00080018: Attr(Level.IMAGE, IN.c.sop_instance_uid, "UI"),
     0x00080016: Attr(Level.IMAGE, IN.c.sop_class_uid, "UI"),
@@ -99,7 +101,6 @@ ATTRS: dict[int, Attr] = {
     0x00280010: Attr(Level.IMAGE, IN.c.rows, "US"),
     0x00280011: Attr(Level.IMAGE, IN.c.columns, "US"),
 }
-del ATTRS[0x00181030]  # (0018,1030) Protocol Name is not indexed; kept out on purpose
 
 # Below PATIENT level, patient attributes match the values each study arrived with.
 STUDY_PATIENT_ATTRS: dict[int, Attr] = {
@@ -167,7 +168,6 @@ class Query:
     limit: int | None = None
     offset: int = 0
     case_insensitive: bool = False
-    fuzzy: bool = False
 
 
 def query_from_identifier(identifier: Dataset, model: Model, *, case_insensitive: bool = False) -> Query:
@@ -532,13 +532,9 @@ def _from_header(row: dict[str, Any], tag: int) -> DataElement | None:
     try:
         ds = Dataset.from_json({key: entry})
         return ds[tag]
-    except Exception:
+    except Exception as exc:  # a value our header cannot turn back into DICOM: leave the key out
+        log.debug("cannot return (%s) from the stored header: %s", key, exc)
         return None
-
-
-def keyword(tag: int) -> str:
-    """The DICOM keyword of a tag, or its hex form."""
-    return keyword_for_tag(tag) or f"{tag:08X}"
 
 
 __all__ = [
