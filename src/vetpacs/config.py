@@ -77,8 +77,34 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     http_port: int = Field(8042, description="TCP port of the HTTP server (health; REST and DICOMweb).")
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
+    tls_cert: Path | None = Field(
+        None,
+        description="PEM certificate (chain) file. With `tls_key`, HTTP is served over HTTPS and the "
+        "DICOM listener also accepts TLS on `dicom_tls_port`.",
+    )
+    tls_key: Path | None = Field(None, description="PEM private key file of `tls_cert`.")
+    dicom_tls_port: int = Field(
+        2762, description="TCP port of the DICOM TLS listener (used only when `tls_cert` is set; 0 disables)."
+    )
+    session_idle_minutes: int = Field(
+        60, description="A browser session ends after this many minutes without a request."
+    )
+    session_max_hours: int = Field(12, description="A browser session ends this many hours after login.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to call the HTTP API from a browser (CORS, with credentials; comma "
+        "separated in env). Empty: no CORS headers.",
+    )
+    login_max_failures: int = Field(
+        5,
+        description="Failed logins for one username, or from one address, that lock further attempts "
+        "for `login_lockout_minutes` (answer 429).",
+    )
+    login_lockout_minutes: int = Field(
+        15, description="Window in which failed logins are counted, and how long a lockout lasts."
+    )
 
-    @field_validator("allowed_calling_aets", mode="before")
+    @field_validator("allowed_calling_aets", "cors_origins", mode="before")
     @classmethod
     def _split_aets(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -96,6 +122,11 @@ class Settings(BaseSettings):
     def resolved_storage_dir(self) -> Path:
         """The blob folder, defaulting to ``blobs/`` inside the data dir."""
         return self.storage_dir if self.storage_dir is not None else self.data_dir / "blobs"
+
+    @property
+    def tls_enabled(self) -> bool:
+        """Whether a certificate and its key are configured (HTTPS, DICOM TLS listener)."""
+        return self.tls_cert is not None and self.tls_key is not None
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

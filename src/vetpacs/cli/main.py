@@ -25,9 +25,11 @@ modality_app = typer.Typer(
 )
 db_app = typer.Typer(help="Index database maintenance.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration reference.", no_args_is_help=True)
+user_app = typer.Typer(help="Users, passwords and API tokens.", no_args_is_help=True)
 app.add_typer(modality_app, name="modality")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(user_app, name="user")
 console = Console(stderr=True)
 out = Console()
 
@@ -100,6 +102,28 @@ def _load_demo(archive: Any) -> None:
     )
     for name, reason in summary.rejected:
         console.print(f"  rejected {name}: {reason}")
+    _ensure_admin(archive)
+
+
+def _ensure_admin(archive: Any) -> None:
+    """Create an ``admin`` user with a random password (printed once) when no admin exists."""
+    from vetpacs.auth import Role
+    from vetpacs.auth.service import admin_exists, create_user, generate_password
+    from vetpacs.errors import Conflict
+
+    if admin_exists(archive):
+        return
+    password = generate_password()
+    try:
+        create_user(archive, username="admin", role=Role.ADMIN, password=password, actor=_cli_actor())
+    except Conflict:
+        console.print("no enabled admin, and the name 'admin' is taken: use `vetpacs user add`")
+        return
+    console.print(
+        f"created user [bold]admin[/] with password [bold]{password}[/] (shown once; change it with "
+        "`vetpacs user password admin`)",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -243,6 +267,177 @@ def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None, confi
     settings = _settings(config, data_dir=data_dir, database_url=database_url)
     _archive(settings)
     out.print("index schema is up to date")
+
+
+def _cli_actor() -> Any:
+    import getpass
+
+    from vetpacs.auth import Actor, Role
+
+    try:
+        who = getpass.getuser()
+    except Exception:
+        who = "?"
+    return Actor(username=f"cli:{who}"[:64], role=Role.ADMIN, via="cli")
+
+
+def _read_password(password_stdin: bool, generate: bool) -> tuple[str, bool]:
+    """(password, generated): from stdin, a prompt (on a terminal) or generated."""
+    from vetpacs.auth.service import generate_password
+
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    if not generate and sys.stdin.isatty():
+        return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True)), False
+    return generate_password(), True
+
+
+def _user_error(exc: Exception) -> typer.Exit:
+    console.print(f"error: {exc}")
+    return typer.Exit(code=2)
+
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+]
+GeneratePassword = Annotated[
+    bool,
+    typer.Option(
+        "--generate-password",
+        help="Generate a random password and print it (the default when stdin is not a terminal).",
+    ),
+]
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="Login name (letters, digits, . _ @ -).")],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="admin, veterinarian, radiologist, technician, front_desk, integration or external_reader.",
+        ),
+    ],
+    display_name: Annotated[str, typer.Option("--display-name", help="Full name.")] = "",
+    password_stdin: PasswordStdin = False,
+    generate_password: GeneratePassword = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """Create a user. A generated password is printed once, alone on stdout."""
+    from vetpacs.auth import Role
+    from vetpacs.auth.service import create_user
+    from vetpacs.errors import VetPACSError
+
+    try:
+        role_value = Role(role)
+    except ValueError as exc:
+        raise _user_error(ValueError(f"unknown role {role!r}: {', '.join(r.value for r in Role)}")) from exc
+    password, generated = _read_password(password_stdin, generate_password)
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    try:
+        user = create_user(
+            _archive(settings),
+            username=username,
+            role=role_value,
+            password=password,
+            display_name=display_name,
+            actor=_cli_actor(),
+        )
+    except VetPACSError as exc:
+        raise _user_error(exc) from exc
+    console.print(f"created user {user.username} ({user.role.value})")
+    if generated:
+        console.print("generated password (shown once):")
+        sys.stdout.write(password + "\n")
+
+
+@user_app.command("list")
+def user_list(data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+    """List users."""
+    from vetpacs.auth.service import list_users
+
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    table = Table("username", "role", "display name", "disabled", "created", "last login")
+    for u in list_users(_archive(settings)):
+        table.add_row(
+            u.username,
+            u.role.value,
+            u.display_name,
+            "yes" if u.disabled else "",
+            f"{u.created_at:%Y-%m-%d %H:%M}",
+            f"{u.last_login_at:%Y-%m-%d %H:%M}" if u.last_login_at else "",
+        )
+    out.print(table)
+
+
+@user_app.command("disable")
+def user_disable(
+    username: Annotated[str, typer.Argument(help="The user's login name.")],
+    enable: Annotated[bool, typer.Option("--enable", help="Re-enable instead.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """Disable a user (their sessions end; their tokens stop working)."""
+    from vetpacs.auth.service import disable_user
+    from vetpacs.errors import VetPACSError
+
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    try:
+        disable_user(_archive(settings), username, actor=_cli_actor(), disabled=not enable)
+    except VetPACSError as exc:
+        raise _user_error(exc) from exc
+    console.print(f"{'enabled' if enable else 'disabled'} {username}")
+
+
+@user_app.command("password")
+def user_password(
+    username: Annotated[str, typer.Argument(help="The user's login name.")],
+    password_stdin: PasswordStdin = False,
+    generate_password: GeneratePassword = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """Set a user's password (their sessions end). A generated password is printed on stdout."""
+    from vetpacs.auth.service import set_password
+    from vetpacs.errors import VetPACSError
+
+    password, generated = _read_password(password_stdin, generate_password)
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    try:
+        set_password(_archive(settings), username, password, actor=_cli_actor())
+    except VetPACSError as exc:
+        raise _user_error(exc) from exc
+    console.print(f"password of {username} set")
+    if generated:
+        sys.stdout.write(password + "\n")
+
+
+@user_app.command("token")
+def user_token(
+    username: Annotated[str, typer.Argument(help="The user the token acts as.")],
+    name: Annotated[str, typer.Option("--name", help="What the token is for.")] = "",
+    expires_days: Annotated[int | None, typer.Option("--expires-days", help="Valid for N days.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """Issue an API token; prints only the token on stdout (it is not stored and shown once)."""
+    from vetpacs.auth.service import issue_token
+    from vetpacs.errors import VetPACSError
+
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    try:
+        issued = issue_token(
+            _archive(settings), username, name=name, expires_days=expires_days, actor=_cli_actor()
+        )
+    except VetPACSError as exc:
+        raise _user_error(exc) from exc
+    sys.stdout.write(issued.token + "\n")
 
 
 @config_app.command("docs")
