@@ -25,3 +25,7 @@ class Forbidden(VetPACSError):
 
 class StorageFailure(VetPACSError):
     """A blob could not be written, read or made durable."""
+
+
+class Unsupported(Invalid):
+    """The input is well formed but this server cannot process it (e.g. a codec it lacks)."""
