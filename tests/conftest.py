@@ -112,10 +112,25 @@ class LiveServer:
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    token: str | None = None  # an admin API token, made through the CLI before the first start
+    admin_password: str = ""
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "https" if self.extra_env.get("VETPACS_TLS_CERT") else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
+
+    def auth_headers(self) -> dict[str, str]:
+        """``Authorization: Bearer <admin token>`` for HTTP requests to this server."""
+        assert self.token, "start the server first (the admin token is made before the first start)"
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def create_admin(self) -> None:
+        """User ``admin`` (random password) and an API token for it, through the CLI."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        added = self.cli("user", "add", "admin", "--role", "admin", "--generate-password")
+        self.admin_password = added.stdout.strip()
+        self.token = self.cli("user", "token", "admin", "--name", "tests").stdout.strip()
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -131,7 +146,9 @@ class LiveServer:
         env.update(self.extra_env)
         return env
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run a ``vetpacs`` subcommand against this server's data dir and database."""
         return subprocess.run(
             [sys.executable, "-m", "vetpacs.cli.main", *args],
@@ -140,10 +157,14 @@ class LiveServer:
             text=True,
             check=check,
             timeout=300,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
         )
 
     def start(self, timeout: float = 60) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.token is None:
+            self.create_admin()
         self.log_path = self.data_dir.parent / f"server-{self.dicom_port}.log"
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it

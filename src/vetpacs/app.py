@@ -68,6 +68,7 @@ class Server:
         if removed:
             log.warning("removed %d half-written blob(s) left by an earlier crash", removed)
         self.dicom: Any = None
+        self.http_app: Any = None
         self.workers: list[multiprocessing.process.BaseProcess] = []
         self._stop = threading.Event()
 
@@ -100,8 +101,9 @@ class Server:
 
         from vetpacs.web.app import create_app
 
+        self.http_app = create_app(self.archive, self.settings)
         config = uvicorn.Config(
-            create_app(self.archive),
+            self.http_app,
             host=self.settings.http_host,
             port=self.settings.http_port,
             log_level=self.settings.log_level.lower(),
@@ -140,4 +142,6 @@ class Server:
             if proc.is_alive():
                 proc.kill()
         self.workers = []
+        if self.http_app is not None:
+            self.http_app.state.audit.close()  # write the audit rows still queued
         log.info("VetPACS stopped")

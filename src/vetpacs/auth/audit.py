@@ -30,6 +30,7 @@ from vetpacs.auth.schemas import AuditRead
 log = logging.getLogger("vetpacs.audit")
 
 AUDIT: Table = cast(Table, AuditEvent.__table__)
+SERVICE_VIAS = frozenset({"system", "cli", "dicom", "hl7", "worker"})
 
 
 class Database(Protocol):
@@ -61,7 +62,8 @@ def audit_row(
         "at": at or utcnow(),
         "actor": actor.username[:64],
         "user_id": actor.user_id,
-        "role": str(actor.role.value),
+        # An unknown or anonymous caller has no role (its Actor's role is a placeholder).
+        "role": actor.role.value if actor.user_id is not None or actor.via in SERVICE_VIAS else "",
         "via": actor.via[:16],
         "action": action[:64],
         "object_type": object_type[:32],

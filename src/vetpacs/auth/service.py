@@ -497,9 +497,12 @@ def authenticate_password(
     return actor
 
 
-def change_own_password(db: Database, current: str, new: str, *, actor: Actor) -> None:
+def change_own_password(
+    db: Database, current: str, new: str, *, actor: Actor, policy: LoginPolicy | None = None
+) -> None:
     """A user changes their own password (the current one is checked, with throttling)."""
-    authenticate_password(db, actor.username, current, address=actor.address, via=actor.via)
+    _check_password(new)
+    authenticate_password(db, actor.username, current, address=actor.address, via=actor.via, policy=policy)
     set_password(db, actor.username, new, actor=actor)
 
 

@@ -1,20 +1,72 @@
-"""The FastAPI application. Every route but ``/health`` will require authentication."""
+"""The FastAPI application: health, the REST API, DICOMweb and the API docs.
+
+Every route but ``/health`` and ``POST /api/v1/auth/login`` requires authentication
+(``web/deps.py``); every error is problem+json (``web/errors.py``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
 
 from vetpacs import __version__
 from vetpacs.archive.context import Archive
+from vetpacs.auth import Actor
+from vetpacs.auth.audit import AuditLog
+from vetpacs.config import Settings
+from vetpacs.web.api import PREFIX, create_api_router
+from vetpacs.web.deps import SESSION_COOKIE, authenticated
+from vetpacs.web.errors import install_error_handlers
+
+OPENAPI_URL = f"{PREFIX}/openapi.json"
+DOCS_URL = "/api/docs"
+EXPOSED_HEADERS = [
+    "Content-Type",
+    "Content-Length",
+    "Content-Location",
+    "Location",
+    "WWW-Authenticate",
+    "Retry-After",
+    "Warning",
+]
 
 
-def create_app(archive: Archive) -> FastAPI:
-    """Build the HTTP application over one Archive."""
-    app = FastAPI(title="VetPACS", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+def create_app(archive: Archive, settings: Settings) -> FastAPI:
+    """Build the HTTP application over one Archive.
+
+    ``app.state`` carries ``archive``, ``settings`` and ``audit`` (the buffered audit log; close it
+    on shutdown to write what is queued).
+    """
+    app = FastAPI(
+        title="VetPACS",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        description="Veterinary PACS: REST API (`/api/v1`) and DICOMweb (`/dicom-web`). "
+        "Authenticate with a session cookie (`POST /api/v1/auth/login`), an API token "
+        "(`Authorization: Bearer ...`) or HTTP Basic.",
+    )
+    app.state.archive = archive
+    app.state.settings = settings
+    app.state.audit = AuditLog(archive)
+
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=EXPOSED_HEADERS,
+        )
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
@@ -37,4 +89,37 @@ def create_app(archive: Archive) -> FastAPI:
         body = {"status": "ok" if ok else "error", "version": __version__, "checks": checks}
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    app.include_router(create_api_router(), prefix=PREFIX)
+
+    from vetpacs.web.dicomweb import create_router
+
+    app.include_router(create_router(archive, settings), prefix="/dicom-web")
+
+    @app.get(OPENAPI_URL, include_in_schema=False)
+    def openapi_json(actor: Actor = Depends(authenticated)) -> JSONResponse:
+        """The OpenAPI description (signed-in users only)."""
+        return JSONResponse(openapi_schema(app))
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    def swagger_ui(actor: Actor = Depends(authenticated)) -> HTMLResponse:
+        """Swagger UI over the OpenAPI description (signed-in users only)."""
+        return get_swagger_ui_html(openapi_url=OPENAPI_URL, title="VetPACS API")
+
     return app
+
+
+def openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document with the three ways to authenticate declared."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {})
+        components["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "API token"},
+            "basic": {"type": "http", "scheme": "basic"},
+            "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+        }
+        schema["security"] = [{"bearer": []}, {"basic": []}, {"session": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,21 @@
+"""The REST API under ``/api/v1``: accounts and sessions, users and tokens, the audit log."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from vetpacs.web.api import audit, auth, users
+
+PREFIX = "/api/v1"
+
+
+def create_api_router() -> APIRouter:
+    """Every REST router, to mount under :data:`PREFIX`."""
+    router = APIRouter()
+    router.include_router(auth.router)
+    router.include_router(users.router)
+    router.include_router(audit.router)
+    return router
+
+
+__all__ = ["PREFIX", "create_api_router"]
