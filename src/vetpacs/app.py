@@ -49,7 +49,7 @@ def _dicom_worker(settings_json: str) -> None:
     from vetpacs.dicom.server import DicomService
 
     service = DicomService(archive, settings)
-    service.start()
+    service.start_listeners()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -75,11 +75,11 @@ class Server:
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT, then finish in-flight work and exit."""
         s = self.settings
-        if self.only in (None, "dicom") and s.dicom_port:
+        if self.only in (None, "dicom") and (s.dicom_port or (s.tls_enabled and s.dicom_tls_port)):
             from vetpacs.dicom.server import DicomService
 
             self.dicom = DicomService(self.archive, s)
-            self.dicom.start()
+            self.dicom.start_listeners()
             ctx = multiprocessing.get_context("spawn")
             for _ in range(max(0, s.dicom_workers - 1)):
                 proc = ctx.Process(target=_dicom_worker, args=(s.model_dump_json(),), daemon=False)
@@ -109,6 +109,9 @@ class Server:
             log_level=self.settings.log_level.lower(),
             access_log=False,
             lifespan="off",
+            # HTTPS when a certificate and key are configured.
+            ssl_certfile=str(self.settings.tls_cert) if self.settings.tls_enabled else None,
+            ssl_keyfile=str(self.settings.tls_key) if self.settings.tls_enabled else None,
         )
 
         class _Server(uvicorn.Server):

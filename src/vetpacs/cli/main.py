@@ -62,6 +62,11 @@ def serve(
     dicom_workers: Annotated[int | None, typer.Option(help="DICOM listener processes.")] = None,
     only: Annotated[str | None, typer.Option(help="Run only one part: dicom or http.")] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo studies first (if not there).")] = False,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="PEM certificate: HTTPS, and DICOM TLS on dicom_tls_port."),
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert.")] = None,
 ) -> None:
     """Run VetPACS: the DICOM listener and the HTTP server, until SIGTERM or Ctrl-C."""
     from vetpacs.app import Server, setup_logging
@@ -76,14 +81,21 @@ def serve(
         http_host=http_host,
         ae_title=ae_title,
         dicom_workers=dicom_workers,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        console.print("error: TLS needs both a certificate (--tls-cert) and its key (--tls-key)")
+        raise typer.Exit(code=2)
     setup_logging(settings.log_level)
     server = Server(settings, only=only)
     if demo:
         _load_demo(server.archive)
+    scheme = "https" if settings.tls_enabled else "http"
+    tls = f", DICOM TLS port {settings.dicom_tls_port}" if settings.tls_enabled else ""
     console.print(
-        f"VetPACS: AE [bold]{settings.ae_title}[/] on DICOM port {settings.dicom_port}, "
-        f"HTTP http://{settings.http_host}:{settings.http_port}/health, data in {settings.data_dir}"
+        f"VetPACS: AE [bold]{settings.ae_title}[/] on DICOM port {settings.dicom_port}{tls}, "
+        f"HTTP {scheme}://{settings.http_host}:{settings.http_port}/health, data in {settings.data_dir}"
     )
     server.run()
 

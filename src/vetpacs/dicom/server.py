@@ -11,9 +11,11 @@ import contextlib
 import logging
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from pydicom.dataset import Dataset
@@ -79,6 +81,15 @@ class ReusePortServer(ThreadedAssociationServer):
         return client, address
 
 
+def tls_server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server-side TLS context (TLS 1.2 or newer) for the DICOM TLS listener; no client certificate
+    is required (the DICOM association and AE title checks still apply)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    return context
+
+
 def _origin(event: evt.Event) -> Origin:
     req = event.assoc.requestor
     return Origin(OriginKind.DICOM, ae_title=str(req.ae_title).strip(), address=f"{req.address}:{req.port}")
@@ -91,7 +102,8 @@ class DicomService:
         self.archive = archive
         self.settings = settings
         self.ae = self._make_ae()
-        self.server: AssociationServer | None = None
+        self.server: AssociationServer | None = None  # the first listener started (plain TCP)
+        self.servers: list[AssociationServer] = []  # every listener: plain, and TLS when configured
 
     # ----------------------------------------------------------------- AE setup
     def _make_ae(self) -> AE:
@@ -141,36 +153,57 @@ class DicomService:
             ssl_context=ssl_context,
             server_class=ReusePortServer,
         )
-        thread = threading.Thread(target=server.serve_forever, name="vetpacs-dicom-accept", daemon=True)
+        name = "vetpacs-dicom-tls-accept" if ssl_context is not None else "vetpacs-dicom-accept"
+        thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
         thread.start()
         self.ae._servers.append(server)
-        self.server = server
-        log.info("DICOM listener %s on %s:%s", self.settings.ae_title, *server.server_address[:2])
+        if self.server is None:
+            self.server = server
+        self.servers.append(server)
+        log.info(
+            "DICOM listener %s on %s:%s%s",
+            self.settings.ae_title,
+            *server.server_address[:2],
+            " (TLS)" if ssl_context is not None else "",
+        )
         return server
+
+    def start_listeners(self) -> None:
+        """Start the plain listener (``dicom_port``, unless 0) and, with a certificate and key, the
+        TLS listener on ``dicom_tls_port`` (PS3.15 B.1, the same handlers)."""
+        s = self.settings
+        if s.dicom_port:
+            self.start()
+        if s.tls_enabled and s.dicom_tls_port:
+            assert s.tls_cert is not None and s.tls_key is not None
+            self.start(port=s.dicom_tls_port, ssl_context=tls_server_context(s.tls_cert, s.tls_key))
 
     def stop(self, grace: float | None = None) -> None:
         """Stop accepting, let in-flight associations finish (up to ``grace`` s), then abort the rest."""
-        server = self.server
-        if server is None:
+        servers = list(self.servers)
+        if not servers:
             return
-        # Stop the accept loop and close the listening socket, but do not abort associations yet.
+        # Stop the accept loops and close the listening sockets, but do not abort associations yet.
         # (ThreadingMixIn.server_close would join every association thread, idle ones included,
         # so the base classes are called directly.)
-        socketserver.BaseServer.shutdown(server)
-        AssociationServer.server_close(server)
-        with contextlib.suppress(ValueError):
-            self.ae._servers.remove(cast(ThreadedAssociationServer, server))
+        for server in servers:
+            socketserver.BaseServer.shutdown(server)
+            AssociationServer.server_close(server)
+            with contextlib.suppress(ValueError):
+                self.ae._servers.remove(cast(ThreadedAssociationServer, server))
         deadline = time.monotonic() + (self.settings.shutdown_grace if grace is None else grace)
         while time.monotonic() < deadline:
             # Only established associations have work in flight; a bare TCP connection that never
             # sent an A-ASSOCIATE-RQ (port probes) would otherwise hold us until the ACSE timeout.
-            active = [a for a in server.active_associations if a.is_established]
+            active = [a for server in servers for a in server.active_associations if a.is_established]
             if not active:
                 break
             time.sleep(0.05)
-        for assoc in server.active_associations:
-            assoc.abort()
+        for server in servers:
+            for assoc in server.active_associations:
+                assoc.abort()
         self.server = None
+        self.servers = []
 
     # ----------------------------------------------------------------- handlers
     def on_echo(self, event: evt.Event) -> int:
