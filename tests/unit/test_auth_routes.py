@@ -193,7 +193,9 @@ def test_disabled_user_gets_401_everywhere(front: Front) -> None:
     assert disabled.status_code == 200 and disabled.json()["disabled"] is True
     assert_problem(front.client.get("/api/v1/auth/me", headers=front.bearer("tech")), 401)
     assert_problem(front.client.get("/api/v1/auth/me", auth=tech_basic), 401)
-    assert_problem(front.client.get("/api/v1/auth/me", cookies=cookies), 401)
+    front.client.cookies.update(cookies)
+    assert_problem(front.client.get("/api/v1/auth/me"), 401)
+    front.client.cookies.clear()
     assert_problem(
         front.client.post("/api/v1/auth/login", json={"username": "tech", "password": PASSWORDS["tech"]}), 401
     )
@@ -220,7 +222,8 @@ def test_cookie_login_me_logout(front: Front) -> None:
     assert "vetpacs_session" not in front.client.cookies
     # The old cookie is dead on the server too, not only dropped by the client.
     stale = {"vetpacs_session": cookie.split(";")[0].split("=", 1)[1]}
-    assert_problem(front.client.get("/api/v1/auth/me", cookies=stale), 401)
+    front.client.cookies.update(stale)
+    assert_problem(front.client.get("/api/v1/auth/me"), 401)
     actions = [r.action for r in front.audit_rows(actor="desk")]
     assert actions == ["logout", "login"]
     stale_row = front.audit_rows(action="access.denied")[0]
@@ -242,7 +245,8 @@ def test_session_idle_timeout(front: Front) -> None:
     with front.archive.write_transaction() as conn:
         old = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=2)
         conn.execute(update(SESSIONS).values(last_seen_at=old))
-    response = front.client.get("/api/v1/auth/me", cookies=cookies)
+    front.client.cookies.update(cookies)
+    response = front.client.get("/api/v1/auth/me")
     assert_problem(response, 401)
     assert "vetpacs_session=;" in response.headers["set-cookie"]
 
