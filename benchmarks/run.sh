@@ -24,10 +24,11 @@ for workers in 1 2; do
   "name": "$name",
   "description": "VetPACS ($workers DICOM listener process(es)), SQLite + folder store, fsync per instance",
   "host": "127.0.0.1", "port": 11114, "aet": "VETPACS",
+  "dicomweb": "http://127.0.0.1:8044/dicom-web",
   "start": "$HERE/target/start.sh", "stop": "$HERE/target/stop.sh",
   "env": {"VETPACS_DICOM_WORKERS": "$workers"},
   "count": "cfind",
-  "capabilities": ["store", "find", "move", "get"]
+  "capabilities": ["store", "find", "move", "get", "qido", "wado", "rendered"]
 }
 JSON
 done

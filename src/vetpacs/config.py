@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
     http_port: int = Field(8042, description="TCP port of the HTTP server (health; REST and DICOMweb).")
+    render_cache_mb: int = Field(
+        512,
+        description="Disk space (MiB) for cached rendered frames and thumbnails (`cache/` in the data dir).",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
     tls_cert: Path | None = Field(
         None,

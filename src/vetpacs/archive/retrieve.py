@@ -7,15 +7,19 @@ from io import BytesIO
 from pathlib import Path
 from typing import cast
 
-from pydicom import dcmread
+from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 from sqlalchemy import Table, select
 
 from vetpacs.archive.context import Archive
-from vetpacs.archive.models import Instance
+from vetpacs.archive.models import Instance, Series, Study
 from vetpacs.archive.query import Level, Query, find_rows
+from vetpacs.errors import Invalid, NotFound
 
 IN: Table = cast(Table, Instance.__table__)
+SE: Table = cast(Table, Series.__table__)
+ST: Table = cast(Table, Study.__table__)
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class InstanceRef:
     blob_key: str
     size: int
     checksum: str
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
 
 
 def _ref(row: dict[str, object]) -> InstanceRef:
@@ -38,6 +44,10 @@ def _ref(row: dict[str, object]) -> InstanceRef:
         blob_key=str(row["blob_key"]),
         size=int(row["size"]),  # type: ignore[call-overload]
         checksum=str(row["checksum"]),
+        study_instance_uid=str(row.get("study_instance_uid") or row.get("STUDY__study_instance_uid") or ""),
+        series_instance_uid=str(
+            row.get("series_instance_uid") or row.get("SERIES__series_instance_uid") or ""
+        ),
     )
 
 
@@ -65,6 +75,66 @@ def instance_by_uid(archive: Archive, sop_instance_uid: str) -> InstanceRef | No
     return None if row is None else _ref(dict(row._mapping))
 
 
+@dataclass(frozen=True)
+class StoredInstance:
+    """A stored instance with its place in the hierarchy and, when asked for, its header."""
+
+    ref: InstanceRef
+    header_json: str = ""
+
+
+def stored_instances(
+    archive: Archive,
+    *,
+    study_uid: str,
+    series_uid: str | None = None,
+    sop_uid: str | None = None,
+    with_header: bool = False,
+) -> list[StoredInstance]:
+    """The instances of a study (or one series, or one instance), in series and instance order.
+
+    Raises ``NotFound`` when nothing matches, so a wrong study/series/instance combination is
+    reported the same way as an unknown UID.
+    """
+    cols = [
+        IN.c.id,
+        IN.c.sop_instance_uid,
+        IN.c.sop_class_uid,
+        IN.c.transfer_syntax_uid,
+        IN.c.blob_key,
+        IN.c.size,
+        IN.c.checksum,
+        IN.c.instance_number,
+        SE.c.series_instance_uid,
+        SE.c.id.label("series_pk"),
+        SE.c.series_number,
+        ST.c.study_instance_uid,
+    ]
+    if with_header:
+        cols.append(IN.c.header_json)
+    stmt = (
+        select(*cols)
+        .select_from(IN.join(SE, IN.c.series_pk == SE.c.id).join(ST, SE.c.study_pk == ST.c.id))
+        .where(ST.c.study_instance_uid == study_uid)
+    )
+    if series_uid is not None:
+        stmt = stmt.where(SE.c.series_instance_uid == series_uid)
+    if sop_uid is not None:
+        stmt = stmt.where(IN.c.sop_instance_uid == sop_uid)
+    with archive.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    if not rows:
+        what = "instance" if sop_uid else "series" if series_uid else "study"
+        raise NotFound(f"no such {what} in this archive")
+    rows.sort(key=lambda r: (_num(r["series_number"]), r["series_pk"], _num(r["instance_number"]), r["id"]))
+    return [
+        StoredInstance(ref=_ref(r), header_json=str(r.get("header_json") or ""))
+        if with_header
+        else StoredInstance(ref=_ref(r))
+        for r in rows
+    ]
+
+
 def read_bytes(archive: Archive, ref: InstanceRef) -> bytes:
     """The Part 10 bytes exactly as stored."""
     return archive.store.get(ref.blob_key)
@@ -78,3 +148,34 @@ def local_path(archive: Archive, ref: InstanceRef) -> Path | None:
 def read_dataset(archive: Archive, ref: InstanceRef) -> Dataset:
     """The stored instance as a pydicom Dataset (values decoded lazily)."""
     return dcmread(BytesIO(read_bytes(archive, ref)))
+
+
+NATIVE_LE = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
+
+
+def read_explicit_le(archive: Archive, ref: InstanceRef) -> bytes:
+    """The instance in Explicit VR Little Endian (PS3.18 8.7.3.5.2 default), decoding if needed.
+
+    Stored Explicit VR Little Endian bytes are returned as they are; other syntaxes (implicit,
+    big endian, deflated, and every compressed one pydicom's codec plugins decode) are re-encoded.
+    Raises ``Invalid`` when the pixel data cannot be decoded.
+    """
+    data = read_bytes(archive, ref)
+    if ref.transfer_syntax_uid == NATIVE_LE[0]:
+        return data
+    try:
+        ds = dcmread(BytesIO(data))
+        ts = ds.file_meta.TransferSyntaxUID
+        if ts.is_compressed:
+            ds.decompress()  # pixel data decoded; transfer syntax becomes Explicit VR Little Endian
+        elif not ts.is_little_endian and "PixelData" in ds:
+            arr = ds.pixel_array  # byte order handled by pydicom
+            ds.PixelData = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+        ds.file_meta.TransferSyntaxUID = UID(NATIVE_LE[0])
+        out = BytesIO()
+        dcmwrite(out, ds, implicit_vr=False, little_endian=True, force_encoding=True)
+    except Exception as exc:
+        raise Invalid(
+            f"instance {ref.sop_instance_uid} cannot be converted to Explicit VR Little Endian: {exc}"
+        ) from exc
+    return out.getvalue()
