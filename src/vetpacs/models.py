@@ -1,7 +1,17 @@
 """Imports every domain model so ``Base.metadata`` knows all tables (used by Alembic)."""
 
+from vetpacs import events as event_models
 from vetpacs.archive import models as archive_models
 from vetpacs.auth import models as auth_models
 from vetpacs.nodes import models as node_models
+from vetpacs.orders import models as order_models
+from vetpacs.patients import models as patient_models
 
-__all__ = ["archive_models", "auth_models", "node_models"]
+__all__ = [
+    "archive_models",
+    "auth_models",
+    "event_models",
+    "node_models",
+    "order_models",
+    "patient_models",
+]

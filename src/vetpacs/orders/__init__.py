@@ -1,0 +1,1 @@
+"""Procedure catalog, orders, scheduled procedure steps, worklist, MPPS and reconciliation."""

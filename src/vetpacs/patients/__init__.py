@@ -1,0 +1,1 @@
+"""Animals (species, breed, sex/neuter, birth date, weight, microchip), owners, vocabulary, merge."""
