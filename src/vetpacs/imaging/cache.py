@@ -68,7 +68,8 @@ class RenderCache:
         with contextlib.suppress(OSError):
             os.utime(path, (now, now))
         with self._lock:
-            self._entries[key] = (len(data), now)
+            if key in self._entries:  # evicted meanwhile by another thread: not ours to re-add
+                self._entries[key] = (len(data), now)
         return data
 
     def put(self, key: str, data: bytes) -> None:
@@ -81,16 +82,16 @@ class RenderCache:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.replace(tmp, path)
+            with self._lock:  # the rename and the accounting together, so eviction sees both or neither
+                os.replace(tmp, path)
+                self._forget(key)
+                self._entries[key] = (len(data), time.time())
+                self._total += len(data)
+                self._evict()
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        with self._lock:
-            self._forget(key)
-            self._entries[key] = (len(data), time.time())
-            self._total += len(data)
-            self._evict()
 
     def _forget(self, key: str) -> None:
         old = self._entries.pop(key, None)
