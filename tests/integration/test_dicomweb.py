@@ -413,3 +413,31 @@ def _multipart(r: httpx.Response) -> list[tuple[dict[str, str], bytes]]:
             headers[k.strip().lower()] = v.strip()
         parts.append((headers, body))
     return parts
+
+
+@pytest.mark.parametrize("modality", ["DX", "US", "CT", "IO"])
+def test_ohif_style_session(http: httpx.Client, modality: str) -> None:
+    """What OHIF does to open a study: QIDO studies, series, series metadata, then frames."""
+    json_accept = {"Accept": "application/dicom+json"}
+    studies = http.get("/studies", params={"ModalitiesInStudy": modality}, headers=json_accept).json()
+    assert studies, modality
+    study = _value(studies[0], "0020000D")
+    series = http.get(f"/studies/{study}/series", headers=json_accept).json()
+    target = next(s for s in series if _value(s, "00080060") == modality)
+    series_uid = _value(target, "0020000E")
+    meta = http.get(f"/studies/{study}/series/{series_uid}/metadata", headers=json_accept).json()
+    assert len(meta) == _value(target, "00201209")
+    for item in meta:
+        rows, cols = _value(item, "00280010"), _value(item, "00280011")
+        samples, bits = _value(item, "00280002"), _value(item, "00280100")
+        frames = int(_value(item, "00280008") or 1)
+        url = item["7FE00010"]["BulkDataURI"]
+        assert url.startswith("http")
+        r = http.get(
+            f"{url}/1",
+            headers={"Accept": "multipart/related; type=application/octet-stream; transfer-syntax=*"},
+        )
+        assert r.status_code == 200, r.text
+        ((headers, body),) = _multipart(r)
+        assert "transfer-syntax=" in headers["content-type"]
+        assert len(body) == rows * cols * samples * bits // 8, (modality, frames)
