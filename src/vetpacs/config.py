@@ -107,6 +107,15 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = Field(
         15, description="Window in which failed logins are counted, and how long a lockout lasts."
     )
+    patient_id_prefix: str = Field(
+        "VP",
+        description="Prefix of generated DICOM Patient IDs: the prefix and the animal's zero-padded "
+        "record number (`VP000042`).",
+    )
+    issuer_of_patient_id: str = Field(
+        "VETPACS",
+        description="Issuer of Patient ID (0010,0021) stamped on animals registered here: the clinic.",
+    )
 
     @field_validator("allowed_calling_aets", "cors_origins", mode="before")
     @classmethod
