@@ -115,7 +115,7 @@ class CodedValue(BaseModel):
 class SpeciesCreate(BaseModel):
     """A new species of the vocabulary (admins extend it; local codes use scheme ``99VETPACS``)."""
 
-    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    code: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9._-]+$")
     coding_scheme: str = Field("99VETPACS", min_length=1, max_length=16, pattern=r"^[A-Za-z0-9._-]+$")
     name: str = Field(min_length=1, max_length=64, description="Patient Species Description, e.g. Canine.")
     common_name: str = Field("", max_length=64)
@@ -132,7 +132,7 @@ class SpeciesRead(SpeciesCreate):
 class BreedCreate(BaseModel):
     """A new breed of a species (local codes use scheme ``99VETPACS``)."""
 
-    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    code: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9._-]+$")
     coding_scheme: str = Field("99VETPACS", min_length=1, max_length=16, pattern=r"^[A-Za-z0-9._-]+$")
     name: str = Field(min_length=1, max_length=64)
 
@@ -273,7 +273,4 @@ class MergeResult(BaseModel):
     orders_moved: int
     reconciliation_items_moved: int
     owners_added: int
-    studies_corrected: list[str]
-    archive_corrections_pending: bool = Field(
-        False, description="True when the archive correction service is not available."
-    )
+    studies_corrected: list[str] = Field(description="Study Instance UIDs corrected to the survivor.")

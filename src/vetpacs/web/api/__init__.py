@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from vetpacs.web.api import audit, auth, users
+from vetpacs.web.api import audit, auth, catalog, orders, patients, users
 
 PREFIX = "/api/v1"
 
@@ -15,6 +15,10 @@ def create_api_router() -> APIRouter:
     router.include_router(auth.router)
     router.include_router(users.router)
     router.include_router(audit.router)
+    for patients_router in patients.routers:
+        router.include_router(patients_router)
+    router.include_router(catalog.router)
+    router.include_router(orders.router)
     return router
 
 

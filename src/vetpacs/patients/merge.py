@@ -1,0 +1,137 @@
+"""Merge two animal records (IHE RAD Patient Information Reconciliation, RAD TF-2 4.12 / 4.8 merge).
+
+The survivor keeps its identity; the merged record keeps its row with ``merged_into_id`` (hidden
+from search, still readable for the audit trail). Orders and reconciliation items follow the
+survivor, owners of the merged record become (non-primary) owners of the survivor, and every stored
+study whose Patient ID is the merged animal's is corrected to the survivor's DICOM identity through
+``vetpacs.archive.corrections`` (index and served headers follow; the stored bytes stay as
+received). Everything happens in one transaction with the audit row and the ``animals.merged`` event.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import Connection, Row, Table, delete, insert, or_, select, update
+
+from vetpacs.archive.context import Archive
+from vetpacs.archive.corrections import correct_study_in
+from vetpacs.archive.models import Study
+from vetpacs.auth.audit import utcnow
+from vetpacs.auth.roles import Actor
+from vetpacs.errors import Conflict, Invalid
+from vetpacs.orders.models import Order, ReconciliationItem
+from vetpacs.patients.schemas import MergeResult
+from vetpacs.patients.service import (
+    ANIMALS,
+    LINKS,
+    _animal_read,
+    _animal_row,
+    _write,
+    dicom_patient_attributes,
+)
+
+ORDERS: Table = cast(Table, Order.__table__)
+RECONCILIATION: Table = cast(Table, ReconciliationItem.__table__)
+STUDIES: Table = cast(Table, Study.__table__)
+
+
+def _studies_of(conn: Connection, animal: Row[Any]) -> list[str]:
+    """Study Instance UIDs the index files under this animal's Patient ID (and issuer, when stamped)."""
+    rows = conn.execute(
+        select(STUDIES.c.study_instance_uid)
+        .where(
+            STUDIES.c.patient_id == animal.patient_id,
+            or_(
+                STUDIES.c.issuer_of_patient_id == animal.issuer_of_patient_id,
+                STUDIES.c.issuer_of_patient_id == "",
+            ),
+        )
+        .order_by(STUDIES.c.id)
+    )
+    return [r.study_instance_uid for r in rows]
+
+
+def _move_owners(conn: Connection, survivor_id: int, merged_id: int) -> int:
+    have = {
+        r.owner_id for r in conn.execute(select(LINKS.c.owner_id).where(LINKS.c.animal_id == survivor_id))
+    }
+    moved = conn.execute(select(LINKS).where(LINKS.c.animal_id == merged_id)).all()
+    added = 0
+    for link in moved:
+        if link.owner_id not in have:
+            primary = not have and link.is_primary  # the survivor had no owner: keep the primary
+            conn.execute(
+                insert(LINKS).values(
+                    animal_id=survivor_id, owner_id=link.owner_id, role=link.role, is_primary=primary
+                )
+            )
+            added += 1
+    conn.execute(delete(LINKS).where(LINKS.c.animal_id == merged_id))
+    return added
+
+
+def merge_animals(archive: Archive, survivor_id: int, merged_id: int, *, actor: Actor) -> MergeResult:
+    """Merge animal ``merged_id`` into ``survivor_id`` (IHE PIR); returns what moved.
+
+    Invalid when both are the same animal; NotFound when either is missing; Conflict when the
+    survivor was itself merged, or the merged one was merged into another animal. Merging again
+    into the same survivor is harmless: it re-applies the archive corrections (for studies that
+    arrived under the old Patient ID since).
+    """
+    if survivor_id == merged_id:
+        raise Invalid("an animal cannot be merged into itself")
+    with archive.write_transaction() as conn:
+        survivor = _animal_row(conn, survivor_id)
+        merged = _animal_row(conn, merged_id)
+        if survivor.merged_into_id is not None:
+            raise Conflict(f"animal {survivor_id} was itself merged into animal {survivor.merged_into_id}")
+        if merged.merged_into_id not in (None, survivor_id):
+            raise Conflict(f"animal {merged_id} was already merged into animal {merged.merged_into_id}")
+        orders = conn.execute(
+            update(ORDERS).where(ORDERS.c.animal_id == merged_id).values(animal_id=survivor_id)
+        ).rowcount
+        items = conn.execute(
+            update(RECONCILIATION)
+            .where(RECONCILIATION.c.animal_id == merged_id)
+            .values(animal_id=survivor_id)
+        ).rowcount
+        owners = _move_owners(conn, survivor_id, merged_id)
+        now = utcnow()
+        conn.execute(
+            update(ANIMALS)
+            .where(or_(ANIMALS.c.id == merged_id, ANIMALS.c.merged_into_id == merged_id))
+            .values(merged_into_id=survivor_id, updated_at=now)
+        )
+        conn.execute(update(ANIMALS).where(ANIMALS.c.id == survivor_id).values(updated_at=now))
+        attributes = dicom_patient_attributes(conn, survivor_id)
+        reason = f"animal {merged.patient_id} merged into {survivor.patient_id}"
+        studies = [uid for uid in _studies_of(conn, merged) if merged.patient_id != survivor.patient_id]
+        for uid in studies:
+            correct_study_in(conn, uid, attributes, actor=actor, reason=reason)
+        _write(
+            conn,
+            actor,
+            "animals.merged",
+            "animal",
+            survivor_id,
+            {
+                "survivor_id": survivor_id,
+                "survivor_patient_id": survivor.patient_id,
+                "merged_id": merged_id,
+                "merged_patient_id": merged.patient_id,
+                "orders_moved": orders,
+                "reconciliation_items_moved": items,
+                "owners_added": owners,
+                "studies_corrected": studies,
+            },
+        )
+        read = _animal_read(conn, survivor_id)
+    return MergeResult(
+        survivor=read,
+        merged_id=merged_id,
+        orders_moved=orders,
+        reconciliation_items_moved=items,
+        owners_added=owners,
+        studies_corrected=studies,
+    )
