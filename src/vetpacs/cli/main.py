@@ -104,7 +104,10 @@ def _load_demo(archive: Any) -> None:
     from vetpacs.archive.context import OriginKind
     from vetpacs.archive.importer import import_paths
     from vetpacs.demo import generate_demo_files
+    from vetpacs.patients.demo import register_demo_patients
 
+    registered = register_demo_patients(archive, actor=_cli_actor())
+    console.print(f"demo patients: {registered.owners} owners and {registered.animals} animals added")
     with tempfile.TemporaryDirectory(prefix="vetpacs-demo-") as tmp:
         files = generate_demo_files(Path(tmp))
         summary = import_paths(archive, files, user="demo", kind=OriginKind.DEMO)
