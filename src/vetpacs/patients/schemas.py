@@ -49,16 +49,16 @@ def _birth_date(value: object) -> object:
 class OwnerFields(BaseModel):
     """Contact details of an owner (client)."""
 
-    external_id: str = Field("", max_length=64, description="The PMS's client id.")
-    given_name: str = Field("", max_length=64)
-    organization: str = Field("", max_length=64, description="A shelter, farm or lab as client.")
-    email: str = Field("", max_length=254)
-    phone: str = Field("", max_length=32)
-    address_line: str = Field("", max_length=256)
-    city: str = Field("", max_length=64)
-    postal_code: str = Field("", max_length=16)
-    country: str = Field("", max_length=2, description="ISO 3166-1 alpha-2.")
-    notes: str = Field("", max_length=4000)
+    external_id: str = Field(default="", max_length=64, description="The PMS's client id.")
+    given_name: str = Field(default="", max_length=64)
+    organization: str = Field(default="", max_length=64, description="A shelter, farm or lab as client.")
+    email: str = Field(default="", max_length=254)
+    phone: str = Field(default="", max_length=32)
+    address_line: str = Field(default="", max_length=256)
+    city: str = Field(default="", max_length=64)
+    postal_code: str = Field(default="", max_length=16)
+    country: str = Field(default="", max_length=2, description="ISO 3166-1 alpha-2.")
+    notes: str = Field(default="", max_length=4000)
 
 
 class OwnerCreate(OwnerFields):
@@ -70,17 +70,17 @@ class OwnerCreate(OwnerFields):
 class OwnerUpdate(BaseModel):
     """Fields to change on an owner (absent fields stay as they are)."""
 
-    external_id: str | None = Field(None, max_length=64)
-    family_name: str | None = Field(None, min_length=1, max_length=64)
-    given_name: str | None = Field(None, max_length=64)
-    organization: str | None = Field(None, max_length=64)
-    email: str | None = Field(None, max_length=254)
-    phone: str | None = Field(None, max_length=32)
-    address_line: str | None = Field(None, max_length=256)
-    city: str | None = Field(None, max_length=64)
-    postal_code: str | None = Field(None, max_length=16)
-    country: str | None = Field(None, max_length=2)
-    notes: str | None = Field(None, max_length=4000)
+    external_id: str | None = Field(default=None, max_length=64)
+    family_name: str | None = Field(default=None, min_length=1, max_length=64)
+    given_name: str | None = Field(default=None, max_length=64)
+    organization: str | None = Field(default=None, max_length=64)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=32)
+    address_line: str | None = Field(default=None, max_length=256)
+    city: str | None = Field(default=None, max_length=64)
+    postal_code: str | None = Field(default=None, max_length=16)
+    country: str | None = Field(default=None, max_length=2)
+    notes: str | None = Field(default=None, max_length=4000)
     active: bool | None = None
 
 
@@ -116,10 +116,12 @@ class SpeciesCreate(BaseModel):
     """A new species of the vocabulary (admins extend it; local codes use scheme ``99VETPACS``)."""
 
     code: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9._-]+$")
-    coding_scheme: str = Field("99VETPACS", min_length=1, max_length=16, pattern=r"^[A-Za-z0-9._-]+$")
+    coding_scheme: str = Field(default="99VETPACS", min_length=1, max_length=16, pattern=r"^[A-Za-z0-9._-]+$")
     name: str = Field(min_length=1, max_length=64, description="Patient Species Description, e.g. Canine.")
-    common_name: str = Field("", max_length=64)
-    latin_name: str = Field("", max_length=128, description="Code Meaning of a SNOMED CT organism code.")
+    common_name: str = Field(default="", max_length=64)
+    latin_name: str = Field(
+        default="", max_length=128, description="Code Meaning of a SNOMED CT organism code."
+    )
 
 
 class SpeciesRead(SpeciesCreate):
@@ -133,7 +135,7 @@ class BreedCreate(BaseModel):
     """A new breed of a species (local codes use scheme ``99VETPACS``)."""
 
     code: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9._-]+$")
-    coding_scheme: str = Field("99VETPACS", min_length=1, max_length=16, pattern=r"^[A-Za-z0-9._-]+$")
+    coding_scheme: str = Field(default="99VETPACS", min_length=1, max_length=16, pattern=r"^[A-Za-z0-9._-]+$")
     name: str = Field(min_length=1, max_length=64)
 
 
@@ -150,8 +152,10 @@ class OwnerLink(BaseModel):
     """Link an owner to an animal (or change the link)."""
 
     owner_id: int
-    is_primary: bool = Field(True, description="The primary owner is the Responsible Person (0010,2297).")
-    role: str = Field("OWNER", max_length=16, description="Responsible Person Role (0010,2298).")
+    is_primary: bool = Field(
+        default=True, description="The primary owner is the Responsible Person (0010,2297)."
+    )
+    role: str = Field(default="OWNER", max_length=16, description="Responsible Person Role (0010,2298).")
 
 
 class AnimalOwnerRead(BaseModel):
@@ -168,18 +172,18 @@ class AnimalFields(BaseModel):
     """Fields shared by create and read."""
 
     name: str = Field(min_length=1, max_length=64)
-    external_id: str = Field("", max_length=64, description="The PMS's patient id.")
-    species_text: str = Field("", max_length=64, description="Free-text species when not coded.")
-    breed_text: str = Field("", max_length=64, description="Free-text breed, e.g. 'Labrador cross'.")
+    external_id: str = Field(default="", max_length=64, description="The PMS's patient id.")
+    species_text: str = Field(default="", max_length=64, description="Free-text species when not coded.")
+    breed_text: str = Field(default="", max_length=64, description="Free-text breed, e.g. 'Labrador cross'.")
     sex: Sex = Sex.OTHER
     neuter_status: Neuter = Neuter.UNKNOWN
-    birth_date: str = Field("", description="YYYYMMDD (ISO YYYY-MM-DD accepted).")
+    birth_date: str = Field(default="", description="YYYYMMDD (ISO YYYY-MM-DD accepted).")
     birth_date_estimated: bool = False
-    weight_kg: float | None = Field(None, gt=0, lt=20000)
-    colour: str = Field("", max_length=64)
-    microchip: str = Field("", max_length=64)
-    responsible_organization: str = Field("", max_length=64, description="(0010,2299)")
-    alerts: str = Field("", max_length=4000)
+    weight_kg: float | None = Field(default=None, gt=0, lt=20000)
+    colour: str = Field(default="", max_length=64)
+    microchip: str = Field(default="", max_length=64)
+    responsible_organization: str = Field(default="", max_length=64, description="(0010,2299)")
+    alerts: str = Field(default="", max_length=4000)
     deceased: bool = False
 
     _check_birth = field_validator("birth_date", mode="before")(_birth_date)
@@ -189,31 +193,33 @@ class AnimalCreate(AnimalFields):
     """A new animal. Species and breed by code (see ``/species``) and/or free text."""
 
     patient_id: str | None = Field(
-        None, min_length=1, max_length=64, description="DICOM Patient ID; generated when absent."
+        default=None, min_length=1, max_length=64, description="DICOM Patient ID; generated when absent."
     )
-    species_code: str | None = Field(None, max_length=64, description="A species code of the vocabulary.")
-    breed_code: str | None = Field(None, max_length=64, description="A breed code of that species.")
+    species_code: str | None = Field(
+        default=None, max_length=64, description="A species code of the vocabulary."
+    )
+    breed_code: str | None = Field(default=None, max_length=64, description="A breed code of that species.")
     owners: list[OwnerLink] = Field(default_factory=list)
 
 
 class AnimalUpdate(BaseModel):
     """Fields to change on an animal (absent fields stay; an empty species/breed code clears it)."""
 
-    name: str | None = Field(None, min_length=1, max_length=64)
-    external_id: str | None = Field(None, max_length=64)
-    species_code: str | None = Field(None, max_length=64)
-    species_text: str | None = Field(None, max_length=64)
-    breed_code: str | None = Field(None, max_length=64)
-    breed_text: str | None = Field(None, max_length=64)
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    external_id: str | None = Field(default=None, max_length=64)
+    species_code: str | None = Field(default=None, max_length=64)
+    species_text: str | None = Field(default=None, max_length=64)
+    breed_code: str | None = Field(default=None, max_length=64)
+    breed_text: str | None = Field(default=None, max_length=64)
     sex: Sex | None = None
     neuter_status: Neuter | None = None
     birth_date: str | None = None
     birth_date_estimated: bool | None = None
-    weight_kg: float | None = Field(None, gt=0, lt=20000)
-    colour: str | None = Field(None, max_length=64)
-    microchip: str | None = Field(None, max_length=64)
-    responsible_organization: str | None = Field(None, max_length=64)
-    alerts: str | None = Field(None, max_length=4000)
+    weight_kg: float | None = Field(default=None, gt=0, lt=20000)
+    colour: str | None = Field(default=None, max_length=64)
+    microchip: str | None = Field(default=None, max_length=64)
+    responsible_organization: str | None = Field(default=None, max_length=64)
+    alerts: str | None = Field(default=None, max_length=4000)
     deceased: bool | None = None
 
     _check_birth = field_validator("birth_date", mode="before")(_birth_date)
@@ -247,16 +253,16 @@ class AnimalQuery(BaseModel):
     """Animal search: every given criterion must match (case-insensitive; names by prefix)."""
 
     q: str = Field(
-        "", description="Animal name or owner family name prefix, patient id, microchip or PMS id."
+        default="", description="Animal name or owner family name prefix, patient id, microchip or PMS id."
     )
-    species: str = Field("", description="Species code or name.")
-    breed: str = Field("", description="Breed code or name (prefix; also matches the free text).")
-    owner: str = Field("", description="Owner family name prefix, or an owner id.")
+    species: str = Field(default="", description="Species code or name.")
+    breed: str = Field(default="", description="Breed code or name (prefix; also matches the free text).")
+    owner: str = Field(default="", description="Owner family name prefix, or an owner id.")
     microchip: str = ""
     external_id: str = ""
     patient_id: str = ""
-    limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0)
 
 
 class MergeRequest(BaseModel):
