@@ -26,10 +26,12 @@ modality_app = typer.Typer(
 db_app = typer.Typer(help="Index database maintenance.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration reference.", no_args_is_help=True)
 user_app = typer.Typer(help="Users, passwords and API tokens.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Procedure catalog and stations (modalities in rooms).", no_args_is_help=True)
 app.add_typer(modality_app, name="modality")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(user_app, name="user")
+app.add_typer(catalog_app, name="catalog")
 console = Console(stderr=True)
 out = Console()
 
@@ -117,7 +119,20 @@ def _load_demo(archive: Any) -> None:
     )
     for name, reason in summary.rejected:
         console.print(f"  rejected {name}: {reason}")
+    _seed_catalog(archive, stations=True)
     _ensure_admin(archive)
+
+
+def _seed_catalog(archive: Any, *, stations: bool) -> None:
+    """Add the sample procedure catalog (and demo stations) where missing; print what was added."""
+    from vetpacs.orders.catalog import seed_catalog, seed_stations
+
+    procedures = seed_catalog(archive, actor=_cli_actor())
+    added = seed_stations(archive, actor=_cli_actor()) if stations else []
+    console.print(
+        f"catalog: {len(procedures)} procedures added"
+        + (f", {len(added)} stations added" if stations else "")
+    )
 
 
 def _ensure_admin(archive: Any) -> None:
@@ -453,6 +468,45 @@ def user_token(
     except VetPACSError as exc:
         raise _user_error(exc) from exc
     sys.stdout.write(issued.token + "\n")
+
+
+@catalog_app.command("seed")
+def catalog_seed(
+    stations: Annotated[
+        bool, typer.Option("--stations/--no-stations", help="Also add one demo station per modality.")
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """Add a sample procedure catalog for a mixed practice (existing codes are left alone)."""
+    settings = _settings(config, data_dir=data_dir, database_url=database_url)
+    _seed_catalog(_archive(settings), stations=stations)
+
+
+@catalog_app.command("list")
+def catalog_list(
+    data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None
+) -> None:
+    """List the active procedures and stations."""
+    from vetpacs.orders.catalog import list_procedures, list_stations
+
+    archive = _archive(_settings(config, data_dir=data_dir, database_url=database_url))
+    table = Table("code", "name", "modality", "region", "species", "minutes")
+    for p in list_procedures(archive):
+        table.add_row(
+            p.code,
+            p.name,
+            p.modality,
+            p.body_region,
+            " ".join(p.species_codes) or "all",
+            str(p.duration_minutes),
+        )
+    out.print(table)
+    stations_table = Table("id", "station", "AE title", "modality", "room")
+    for st in list_stations(archive):
+        stations_table.add_row(str(st.id), st.name, st.ae_title, st.modality, st.location)
+    out.print(stations_table)
 
 
 @config_app.command("docs")
