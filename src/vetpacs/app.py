@@ -12,6 +12,7 @@ from typing import Any
 from vetpacs.archive.context import Archive
 from vetpacs.config import Settings
 from vetpacs.db.engine import make_engine, migrate
+from vetpacs.orders.linking import link_on_ingest
 from vetpacs.storage import FilesystemBlobStore
 
 log = logging.getLogger("vetpacs")
@@ -33,12 +34,15 @@ def build_archive(settings: Settings, *, run_migrations: bool = True) -> Archive
     if run_migrations:
         migrate(engine)
     store = FilesystemBlobStore(settings.resolved_storage_dir, fsync=settings.storage_fsync)
-    return Archive(
+    archive = Archive(
         engine=engine,
         store=store,
         duplicate_policy=settings.duplicate_policy,
         case_insensitive_names=settings.case_insensitive_names,
     )
+    # Arriving studies file themselves: linked to their order, or queued for reconciliation.
+    archive.study_hooks.append(link_on_ingest)
+    return archive
 
 
 def _dicom_worker(settings_json: str) -> None:

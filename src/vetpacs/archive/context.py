@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -43,6 +43,32 @@ class Origin:
         return f"{self.kind.value} from {who or '?'}{where}"
 
 
+@dataclass(frozen=True)
+class StudyStored:
+    """What ingest tells the study hooks when an instance created a new study or a new series.
+
+    The archive knows nothing of orders: modules that care (``orders.linking``) register a hook.
+    """
+
+    study_instance_uid: str
+    series_instance_uid: str
+    new_study: bool  # False: a new series of a study already stored
+    accession_number: str
+    requested_procedure_id: str  # Request Attributes Sequence (0040,0275) > (0040,1001), first item
+    patient_id: str
+    issuer_of_patient_id: str
+    patient_name: str
+    species_description: str
+    species_code: str
+    responsible_person: str
+    study_date: str
+    modality: str
+    origin: Origin
+
+
+StudyHook = Callable[["Archive", StudyStored], None]
+
+
 @dataclass
 class Archive:
     """Index engine + blob store + policy: passed to every archive service function."""
@@ -51,6 +77,9 @@ class Archive:
     store: BlobStore
     duplicate_policy: DuplicatePolicy = DuplicatePolicy.KEEP_FIRST
     case_insensitive_names: bool = False
+    # Called after the index transaction commits, once per new study or new series (never per
+    # instance); a hook's exception is logged and never fails the store.
+    study_hooks: list[StudyHook] = field(default_factory=list)
     write_engine: Engine = field(init=False)
     _thread_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
     _lock_fd: int | None = field(init=False, default=None)

@@ -21,7 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from vetpacs.archive.context import Archive, Origin
+from vetpacs.archive.context import Archive, Origin, StudyStored
 from vetpacs.archive.header import ParsedInstance, ensure_part10, parse_instance
 from vetpacs.archive.models import IngestRejection, Instance, InstanceConflict, Patient, Series, Study
 from vetpacs.archive.sopclasses import STORAGE_SOP_CLASSES
@@ -153,10 +153,14 @@ def _store_parsed(
     """Index a parsed instance whose blob is already durable under ``key`` (one transaction)."""
     header_text = p.header_text()
     status = StoreStatus.STORED
+    created: list[bool] = []  # [new_study] when this instance created a series
     for attempt in range(5):
+        created.clear()
         try:
             with archive.write_transaction() as conn:
-                status = _index(conn, p, key, checksum, header_text, origin, archive.duplicate_policy)
+                status = _index(
+                    conn, p, key, checksum, header_text, origin, archive.duplicate_policy, created
+                )
             break
         except (IntegrityError, OperationalError):
             # Two associations created the same patient/study/series at once (PostgreSQL), or the
@@ -182,7 +186,42 @@ def _store_parsed(
             origin.describe(),
             key,
         )
+    if created and archive.study_hooks:
+        _run_study_hooks(archive, p, created[0], origin)
     return StoreResult(status, p.sop_instance_uid, p.sop_class_uid, p.study_instance_uid, checksum)
+
+
+def _requested_procedure_id(p: ParsedInstance) -> str:
+    try:
+        items = p.ds.get("RequestAttributesSequence") or []
+        return str(items[0].get("RequestedProcedureID", "") or "") if len(items) else ""
+    except Exception:
+        return ""
+
+
+def _run_study_hooks(archive: Archive, p: ParsedInstance, new_study: bool, origin: Origin) -> None:
+    """Tell the registered hooks (after commit) that a new study or series is stored."""
+    stored = StudyStored(
+        study_instance_uid=p.study_instance_uid,
+        series_instance_uid=p.series_instance_uid,
+        new_study=new_study,
+        accession_number=p.get("AccessionNumber"),
+        requested_procedure_id=_requested_procedure_id(p),
+        patient_id=p.get("PatientID"),
+        issuer_of_patient_id=p.get("IssuerOfPatientID"),
+        patient_name=p.get("PatientName"),
+        species_description=p.get("PatientSpeciesDescription"),
+        species_code=_code(p, "PatientSpeciesCodeSequence"),
+        responsible_person=p.get("ResponsiblePerson"),
+        study_date=p.get("StudyDate"),
+        modality=p.get("Modality"),
+        origin=origin,
+    )
+    for hook in archive.study_hooks:
+        try:
+            hook(archive, stored)
+        except Exception:  # the instance is stored; a hook never turns that into a failure
+            log.exception("study hook %r failed for study %s", hook, p.study_instance_uid)
 
 
 _REJECTED: StoreStatus = "rejected"  # type: ignore[assignment]  # internal: refused by `reject`
@@ -281,6 +320,7 @@ def _index(
     header_text: str,
     origin: Origin,
     policy: DuplicatePolicy,
+    created: list[bool],
 ) -> StoreStatus:
     now = _now()
     status = StoreStatus.STORED
@@ -417,6 +457,7 @@ def _index(
             )
         )
         series_pk = int(result.inserted_primary_key[0])  # type: ignore[index]
+        created.append(study is None)
 
     frames = p.get("NumberOfFrames")
     rows = p.get("Rows")

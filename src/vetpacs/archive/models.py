@@ -83,6 +83,8 @@ class Study(PatientAttributes, Base):
     body_parts_examined: Mapped[str] = mapped_column(String(256), default="")
     institution_name: Mapped[str] = mapped_column(String(64), default="")
     header_json: Mapped[str] = mapped_column(Text, default="{}")
+    # Corrected patient-level attributes (DICOM JSON) served instead of the stored ones; "" = as stored
+    overlay_json: Mapped[str] = mapped_column(Text, default="", server_default="")
     num_series: Mapped[int] = mapped_column(Integer, default=0)
     num_instances: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)

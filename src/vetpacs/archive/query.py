@@ -26,6 +26,7 @@ from pydicom.tag import Tag
 from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select
 
 from vetpacs.archive.context import Archive
+from vetpacs.archive.corrections import overlay_dataset
 from vetpacs.archive.models import Instance, Patient, Series, Study
 from vetpacs.errors import Invalid
 
@@ -446,6 +447,13 @@ def build_response(row: dict[str, Any], q: Query) -> Dataset:
             non_ascii = True
         ds.add(elem)
     ds.QueryRetrieveLevel = level.value
+    overlay = overlay_of(row)
+    if overlay:  # a corrected study: its corrected patient-level attributes (archive/corrections.py)
+        corrected = overlay_dataset(overlay)
+        for tag in q.return_tags:
+            if tag in corrected:
+                ds[tag] = corrected[tag]
+                non_ascii = non_ascii or not str(corrected[tag].value).isascii()
     if non_ascii or 0x00080005 in q.return_tags:
         ds.SpecificCharacterSet = "ISO_IR 192"
     # Unique keys of the level and above are always returned (PS3.4 C.4.1.2.2)
@@ -462,6 +470,13 @@ def build_response(row: dict[str, Any], q: Query) -> Dataset:
             if elem is not None:
                 ds.add(elem)
     return ds
+
+
+def overlay_of(row: dict[str, Any]) -> str:
+    """The corrected-attributes overlay of a matched row's study ("" for a study served as stored)."""
+    if row["__level__"] is Level.STUDY:
+        return str(row.get("overlay_json") or "")
+    return str(row.get("STUDY__overlay_json") or "")
 
 
 def _response_element(row: dict[str, Any], tag: int, level: Level) -> DataElement | None:
@@ -544,6 +559,7 @@ __all__ = [
     "Query",
     "build_response",
     "find_rows",
+    "overlay_of",
     "query_from_identifier",
     "run_query",
 ]

@@ -13,6 +13,7 @@ from pydicom.uid import UID
 from sqlalchemy import Table, select
 
 from vetpacs.archive.context import Archive
+from vetpacs.archive.corrections import apply_to_bytes, apply_to_dataset
 from vetpacs.archive.models import Instance, Series, Study
 from vetpacs.archive.query import Level, Query, find_rows
 from vetpacs.errors import Invalid, NotFound
@@ -34,6 +35,7 @@ class InstanceRef:
     checksum: str
     study_instance_uid: str = ""
     series_instance_uid: str = ""
+    overlay_json: str = ""  # the study's corrected patient-level attributes; "" = served as stored
 
 
 def _ref(row: dict[str, object]) -> InstanceRef:
@@ -48,6 +50,7 @@ def _ref(row: dict[str, object]) -> InstanceRef:
         series_instance_uid=str(
             row.get("series_instance_uid") or row.get("SERIES__series_instance_uid") or ""
         ),
+        overlay_json=str(row.get("overlay_json") or row.get("STUDY__overlay_json") or ""),
     )
 
 
@@ -109,6 +112,7 @@ def stored_instances(
         SE.c.id.label("series_pk"),
         SE.c.series_number,
         ST.c.study_instance_uid,
+        ST.c.overlay_json,
     ]
     if with_header:
         cols.append(IN.c.header_json)
@@ -140,14 +144,20 @@ def read_bytes(archive: Archive, ref: InstanceRef) -> bytes:
     return archive.store.get(ref.blob_key)
 
 
+def read_served_bytes(archive: Archive, ref: InstanceRef) -> bytes:
+    """The Part 10 bytes to send: as stored, or with the study's corrected attributes applied."""
+    data = read_bytes(archive, ref)
+    return apply_to_bytes(data, ref.overlay_json) if ref.overlay_json else data
+
+
 def local_path(archive: Archive, ref: InstanceRef) -> Path | None:
     """A local file holding the instance, when the backend has one."""
     return archive.store.local_path(ref.blob_key)
 
 
 def read_dataset(archive: Archive, ref: InstanceRef) -> Dataset:
-    """The stored instance as a pydicom Dataset (values decoded lazily)."""
-    return dcmread(BytesIO(read_bytes(archive, ref)))
+    """The instance to send as a pydicom Dataset (values decoded lazily; corrections applied)."""
+    return apply_to_dataset(dcmread(BytesIO(read_bytes(archive, ref))), ref.overlay_json)
 
 
 NATIVE_LE = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
@@ -160,7 +170,7 @@ def read_explicit_le(archive: Archive, ref: InstanceRef) -> bytes:
     big endian, deflated, and every compressed one pydicom's codec plugins decode) are re-encoded.
     Raises ``Invalid`` when the pixel data cannot be decoded.
     """
-    data = read_bytes(archive, ref)
+    data = read_served_bytes(archive, ref)
     if ref.transfer_syntax_uid == NATIVE_LE[0]:
         return data
     try:

@@ -1,4 +1,5 @@
-"""The DICOM listener (pynetdicom): C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET, Storage Commitment.
+"""The DICOM listener (pynetdicom): C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET, Storage Commitment,
+Modality Worklist (C-FIND) and MPPS (N-CREATE, N-SET).
 
 Each handler parses the event, calls one archive service and maps the result; domain errors become
 DICOM statuses in ``dicom/status.py``. Several listener processes may share the port
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
+from pydicom.uid import UID, generate_uid
 from pynetdicom import AE, _config, build_role, evt
 from pynetdicom.presentation import build_context
 from pynetdicom.transport import AssociationServer, ThreadedAssociationServer
@@ -41,13 +42,17 @@ from vetpacs.archive.sopclasses import (
     TRANSFER_SYNTAXES,
     VERIFICATION,
 )
+from vetpacs.auth.roles import Actor, Role
 from vetpacs.config import Settings
 from vetpacs.dicom import status, tuning
 from vetpacs.errors import Conflict, Invalid, StorageFailure
 from vetpacs.nodes.service import node_for_ae
+from vetpacs.orders import mpps, worklist
+from vetpacs.orders.mpps import MPPS_SOP_CLASS
+from vetpacs.orders.worklist import MODALITY_WORKLIST_FIND
 
 if TYPE_CHECKING:
-    from pynetdicom.dimse_primitives import N_ACTION
+    from pynetdicom.dimse_primitives import N_ACTION, N_CREATE
 
 log = logging.getLogger("vetpacs.dicom")
 
@@ -126,6 +131,8 @@ class DicomService:
         for uid in (*FIND_MODELS, *RETRIEVE_MODELS):
             ae.add_supported_context(uid, ts[:3])
         ae.add_supported_context(STORAGE_COMMITMENT_PUSH, ts[:3])
+        ae.add_supported_context(MODALITY_WORKLIST_FIND, ts[:3])
+        ae.add_supported_context(MPPS_SOP_CLASS, ts[:3])
         return ae
 
     def handlers(self) -> list[evt.EventHandlerType]:
@@ -137,6 +144,8 @@ class DicomService:
             (evt.EVT_C_MOVE, self.on_move),
             (evt.EVT_C_GET, self.on_get),
             (evt.EVT_N_ACTION, self.on_commit),
+            (evt.EVT_N_CREATE, self.on_mpps_create),
+            (evt.EVT_N_SET, self.on_mpps_set),
             (evt.EVT_REJECTED, self.on_rejected),
             (evt.EVT_ABORTED, self.on_aborted),
         ]
@@ -238,6 +247,9 @@ class DicomService:
 
     def on_find(self, event: evt.Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
         """C-FIND (PS3.4 C.4.1): one pending response per match; checks for C-CANCEL between matches."""
+        if str(event.request.AffectedSOPClassUID) == MODALITY_WORKLIST_FIND:
+            yield from self.on_worklist_find(event)
+            return
         model = FIND_MODELS.get(str(event.request.AffectedSOPClassUID), Model.STUDY_ROOT)
         try:
             q = query_from_identifier(
@@ -268,6 +280,60 @@ class DicomService:
             yield status.query_failure(exc), None
             return
 
+    def on_worklist_find(self, event: evt.Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
+        """Modality Worklist C-FIND (PS3.4 K.4): one pending response per active scheduled step."""
+        try:
+            answers = worklist.find_worklist(
+                self.archive.engine, event.identifier, case_insensitive=self.settings.case_insensitive_names
+            )
+            for ds in answers:
+                if event.is_cancelled:
+                    yield status.CANCEL, None
+                    return
+                yield status.PENDING, ds
+        except Exception as exc:
+            log.warning("worklist C-FIND from %s failed: %s", _origin(event).describe(), exc)
+            yield status.query_failure(exc), None
+
+    def _dicom_actor(self, event: evt.Event) -> Actor:
+        req = event.assoc.requestor
+        ae = str(req.ae_title).strip()
+        return Actor(username=f"dicom:{ae}"[:64], role=Role.TECHNICIAN, address=str(req.address), via="dicom")
+
+    def on_mpps_create(self, event: evt.Event) -> tuple[int | Dataset, Dataset | None]:
+        """MPPS N-CREATE (PS3.4 F.7.2.1): IN PROGRESS; the order moves to in progress."""
+        request = event.request
+        if str(request.AffectedSOPClassUID) != MPPS_SOP_CLASS:
+            return status.status_dataset(0x0118, "no such SOP class"), None
+        uid = str(getattr(request, "AffectedSOPInstanceUID", "") or "") or str(generate_uid())
+        try:
+            attributes = event.attribute_list
+            mpps.create_mpps(
+                self.archive,
+                uid,
+                attributes,
+                actor=self._dicom_actor(event),
+                station_ae_title=str(event.assoc.requestor.ae_title).strip(),
+            )
+        except Exception as exc:
+            log.warning("MPPS N-CREATE %s from %s refused: %s", uid, _origin(event).describe(), exc)
+            return status.n_failure(exc, creating=True), None
+        if not getattr(request, "AffectedSOPInstanceUID", None):
+            cast("N_CREATE", request).AffectedSOPInstanceUID = uid  # the response names our instance
+        return status.SUCCESS, attributes
+
+    def on_mpps_set(self, event: evt.Event) -> tuple[int | Dataset, Dataset | None]:
+        """MPPS N-SET (PS3.4 F.7.2.2): attributes, then COMPLETED or DISCONTINUED move the order on."""
+        request = event.request
+        uid = str(getattr(request, "RequestedSOPInstanceUID", "") or "")
+        try:
+            modifications = event.modification_list
+            mpps.set_mpps(self.archive, uid, modifications, actor=self._dicom_actor(event))
+        except Exception as exc:
+            log.warning("MPPS N-SET %s from %s refused: %s", uid, _origin(event).describe(), exc)
+            return status.n_failure(exc), None
+        return status.SUCCESS, modifications
+
     def _retrieve_refs(self, event: evt.Event) -> list[retrieve.InstanceRef]:
         model = RETRIEVE_MODELS.get(str(event.request.AffectedSOPClassUID), Model.STUDY_ROOT)
         q = query_from_identifier(
@@ -279,6 +345,14 @@ class DicomService:
         """What a C-GET/C-MOVE handler yields: the stored file, sent without decoding when possible."""
         if not self.tuned:
             return retrieve.read_dataset(self.archive, ref)
+        if ref.overlay_json:  # a corrected study: send its corrected header with the stored pixels
+            return tuning.StoredFile(
+                ref.sop_class_uid,
+                ref.sop_instance_uid,
+                ref.transfer_syntax_uid,
+                None,
+                lambda: retrieve.read_served_bytes(self.archive, ref),
+            )
         path = retrieve.local_path(self.archive, ref)
         if path is not None and not path.is_file():
             raise FileNotFoundError(f"blob {ref.blob_key} is missing")

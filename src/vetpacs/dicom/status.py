@@ -21,6 +21,10 @@ MOVE_DESTINATION_UNKNOWN = 0xA801
 # Storage commitment
 NO_SUCH_SOP_INSTANCE = 0x0112
 PROCESSING_FAILURE = 0x0110
+# N-CREATE / N-SET (PS3.7 10.1.5.1.6, 10.1.2.1.6): MPPS
+NO_SUCH_OBJECT_INSTANCE = 0x0112
+DUPLICATE_INSTANCE = 0x0111
+INVALID_ATTRIBUTE_VALUE = 0x0106
 
 
 def status_dataset(code: int, comment: str = "") -> Dataset:
@@ -41,6 +45,18 @@ def store_failure(exc: Exception) -> Dataset:
     if isinstance(exc, StorageFailure):
         return status_dataset(STORE_OUT_OF_RESOURCES, str(exc))
     return status_dataset(STORE_CANNOT_UNDERSTAND, f"{type(exc).__name__}: {exc}")
+
+
+def n_failure(exc: Exception, *, creating: bool = False) -> Dataset:
+    """The N-CREATE/N-SET failure status for a domain exception (MPPS, PS3.4 F.7.2)."""
+    if isinstance(exc, NotFound):
+        # N-SET of an unknown instance; N-CREATE naming an unknown scheduled step
+        return status_dataset(PROCESSING_FAILURE if creating else NO_SUCH_OBJECT_INSTANCE, str(exc))
+    if isinstance(exc, Conflict):
+        return status_dataset(DUPLICATE_INSTANCE if creating else PROCESSING_FAILURE, str(exc))
+    if isinstance(exc, Invalid):
+        return status_dataset(INVALID_ATTRIBUTE_VALUE, str(exc))
+    return status_dataset(PROCESSING_FAILURE, f"{type(exc).__name__}: {exc}")
 
 
 def query_failure(exc: Exception) -> Dataset:

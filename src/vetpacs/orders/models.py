@@ -184,6 +184,8 @@ class ReconciliationItem(Base):
     animal_id: Mapped[int | None] = mapped_column(ForeignKey("animals.id"), nullable=True)
     resolved_by: Mapped[str] = mapped_column(String(64), default="")
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The study's corrections overlay before the link (DICOM JSON), restored by an undo
+    previous_overlay_json: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 

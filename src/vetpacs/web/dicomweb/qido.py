@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset
 from starlette.datastructures import QueryParams
 
 from vetpacs.archive.context import Archive
-from vetpacs.archive.query import Level, Model, Query, build_response, find_rows
+from vetpacs.archive.query import Level, Model, Query, build_response, find_rows, overlay_of
 from vetpacs.errors import Invalid
 
 # Default return attributes (PS3.18 Tables 10.6.3-3 to 10.6.3-5) plus the veterinary patient keys.
@@ -188,6 +188,9 @@ def run_qido(archive: Archive, q: Query, include_all: bool, base_url: str) -> li
             for tag, entry in header.items():
                 if tag not in result and "BulkDataURI" not in entry and "InlineBinary" not in entry:
                     result[tag] = entry
+            overlay = overlay_of(row)
+            if overlay:  # a corrected study: the corrected values, not the stored ones
+                result.update(json.loads(overlay))
         result["00081190"] = {"vr": "UR", "Value": [_retrieve_url(base_url, q.level, row)]}
         out.append(result)
     return out

@@ -15,12 +15,14 @@ from pydicom.tag import Tag
 
 from vetpacs import imaging
 from vetpacs.archive.context import Archive
+from vetpacs.archive.corrections import apply_to_header_text
 from vetpacs.archive.retrieve import (
     InstanceRef,
     StoredInstance,
     local_path,
     read_bytes,
     read_explicit_le,
+    read_served_bytes,
 )
 from vetpacs.errors import Invalid, NotFound
 from vetpacs.imaging import PixelInstance, frame_media_type
@@ -65,6 +67,8 @@ def instance_payload(archive: Archive, ref: InstanceRef, syntax: str | None) -> 
     """
     stored = ref.transfer_syntax_uid
     if syntax in ("*", stored) or (syntax is None and stored == EXPLICIT_LE):
+        if ref.overlay_json:  # a corrected study: its corrected header, the stored pixel data
+            return stored, read_served_bytes(archive, ref)
         path = local_path(archive, ref)
         return stored, path if path is not None else read_bytes(archive, ref)
     if syntax in (None, EXPLICIT_LE):
@@ -121,6 +125,8 @@ def metadata_json(instances: list[StoredInstance], base_url: str) -> str:
             f"/instances/{ref.sop_instance_uid}"
         )
         text = item.header_json or "{}"
+        if ref.overlay_json:  # a corrected study: the corrected patient-level attributes
+            text = apply_to_header_text(text, ref.overlay_json)
         text = text.replace('"BulkDataURI":"bulk:', f'"BulkDataURI":"{inst_url}/bulk/')
         ts = ref.transfer_syntax_uid
         extra = [

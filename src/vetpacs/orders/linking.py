@@ -1,0 +1,390 @@
+"""Automatic linking of arriving studies to their orders (IHE SWF.b; PIR for the exceptions).
+
+Registered as an archive study hook by the composition root (``app.build_archive``): the archive
+calls :func:`link_on_ingest` after the index transaction commits, once per new study or new series.
+The study is matched to an order by Accession Number, then Study Instance UID, then Requested
+Procedure ID; its demographics are then checked against the order's animal (Patient ID, species,
+animal name, owner family name). A clean match writes an ``order_studies`` link and moves the order
+to images_received (event ``study.linked``); no match, an inactive order or a conflict puts the
+study in the reconciliation queue with the reason, what differed and ranked candidates (event
+``study.unmatched``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Connection, Table, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from vetpacs import events
+from vetpacs.archive.context import Archive, StudyStored
+from vetpacs.auth.audit import record_in, utcnow
+from vetpacs.auth.roles import SYSTEM, Actor
+from vetpacs.orders.models import (
+    Order,
+    OrderStatus,
+    OrderStudy,
+    ReconciliationItem,
+    ScheduledStep,
+)
+from vetpacs.orders.service import advance_order, can_advance
+from vetpacs.patients.models import Animal, AnimalOwner, Owner, Species
+
+log = logging.getLogger("vetpacs.orders.linking")
+
+ORDERS: Table = cast(Table, Order.__table__)
+STEPS: Table = cast(Table, ScheduledStep.__table__)
+LINKS: Table = cast(Table, OrderStudy.__table__)
+ITEMS: Table = cast(Table, ReconciliationItem.__table__)
+ANIMALS: Table = cast(Table, Animal.__table__)
+SPECIES: Table = cast(Table, Species.__table__)
+OWNERSHIP: Table = cast(Table, AnimalOwner.__table__)
+OWNERS: Table = cast(Table, Owner.__table__)
+
+INACTIVE = {OrderStatus.CANCELLED.value, OrderStatus.NO_SHOW.value, OrderStatus.DISCONTINUED.value}
+LINKER = Actor(username=SYSTEM.username, role=SYSTEM.role, via="system")
+
+
+@dataclass(frozen=True)
+class Conflicts:
+    """What differs between a study's header and its order's animal (empty: nothing)."""
+
+    reason: str  # the first conflict's code: patient-id-mismatch, species-mismatch...
+    details: list[str]
+
+
+def _pn_parts(name: str) -> tuple[str, str]:
+    family, _, given = name.partition("^")
+    return family.strip(), given.split("^")[0].strip()
+
+
+def match_order(conn: Connection, study: StudyStored) -> tuple[Any | None, str]:
+    """The order a study belongs to and how it was found (accession, study-uid, requested-procedure)."""
+    cols = (ORDERS.c.id, ORDERS.c.animal_id, ORDERS.c.status, ORDERS.c.accession_number)
+    if study.accession_number:
+        row = conn.execute(select(*cols).where(ORDERS.c.accession_number == study.accession_number)).first()
+        if row is not None:
+            return row, "accession"
+    row = conn.execute(select(*cols).where(ORDERS.c.study_instance_uid == study.study_instance_uid)).first()
+    if row is not None:
+        return row, "study-uid"
+    if study.requested_procedure_id:
+        row = conn.execute(
+            select(*cols)
+            .join(STEPS, STEPS.c.order_id == ORDERS.c.id)
+            .where(STEPS.c.requested_procedure_id == study.requested_procedure_id)
+            .order_by(ORDERS.c.id.desc())
+            .limit(1)
+        ).first()
+        if row is not None:
+            return row, "requested-procedure"
+    return None, ""
+
+
+def _animal_identity(conn: Connection, animal_id: int) -> Any:
+    return conn.execute(
+        select(
+            ANIMALS.c.patient_id,
+            ANIMALS.c.name,
+            SPECIES.c.code.label("species_code"),
+            SPECIES.c.name.label("species_name"),
+            SPECIES.c.common_name,
+            SPECIES.c.latin_name,
+            ANIMALS.c.species_text,
+            OWNERS.c.family_name,
+        )
+        .select_from(
+            ANIMALS.outerjoin(SPECIES, ANIMALS.c.species_id == SPECIES.c.id)
+            .outerjoin(OWNERSHIP, OWNERSHIP.c.animal_id == ANIMALS.c.id)
+            .outerjoin(OWNERS, OWNERSHIP.c.owner_id == OWNERS.c.id)
+        )
+        .where(ANIMALS.c.id == animal_id)
+        .order_by(OWNERSHIP.c.is_primary.desc(), OWNERSHIP.c.owner_id)
+        .limit(1)
+    ).first()
+
+
+def check_demographics(conn: Connection, animal_id: int, study: StudyStored) -> Conflicts | None:
+    """Compare the study's patient attributes with the animal's record; None when they agree.
+
+    Empty values in the study never conflict (a modality may leave them out); names compare
+    case-insensitively.
+    """
+    a = _animal_identity(conn, animal_id)
+    if a is None:
+        return Conflicts("no-animal", [f"the order's animal {animal_id} does not exist"])
+    found: list[tuple[str, str]] = []
+    if study.patient_id and study.patient_id != a.patient_id:
+        found.append(("patient-id-mismatch", f"Patient ID {study.patient_id!r} is not {a.patient_id!r}"))
+    species_names = {
+        v.strip().upper()
+        for v in (a.species_name, a.common_name, a.latin_name, a.species_text)
+        if v and v.strip()
+    }
+    if study.species_code and a.species_code and study.species_code != a.species_code:
+        found.append(("species-mismatch", f"species code {study.species_code} is not {a.species_code}"))
+    elif (
+        study.species_description
+        and species_names
+        and study.species_description.strip().upper() not in species_names
+        and not (study.species_code and study.species_code == a.species_code)
+    ):
+        found.append(
+            (
+                "species-mismatch",
+                f"species {study.species_description!r} is not {a.species_name or a.species_text!r}",
+            )
+        )
+    family, given = _pn_parts(study.patient_name)
+    if not given and family and "^" not in study.patient_name:
+        family, given = "", family  # a bare name: the animal's
+    if given and given.upper() != (a.name or "").strip().upper():
+        found.append(("name-mismatch", f"animal name {given!r} is not {a.name!r}"))
+    owner_family = family or _pn_parts(study.responsible_person)[0]
+    if owner_family and a.family_name and owner_family.upper() != a.family_name.strip().upper():
+        found.append(("owner-mismatch", f"owner {owner_family!r} is not {a.family_name!r}"))
+    if not found:
+        return None
+    return Conflicts(found[0][0], [d for _, d in found])
+
+
+def find_candidates(conn: Connection, study: StudyStored, limit: int = 10) -> list[dict[str, Any]]:
+    """Likely orders (and animals) for an unmatched study, best first.
+
+    Scores: same Patient ID 8, same animal name 4 (+2 with the same owner family), same accession
+    prefix 2, a step scheduled on the study date 1.
+    """
+    family, given = _pn_parts(study.patient_name)
+    if not given and "^" not in study.patient_name:
+        family, given = "", family
+    scores: dict[tuple[int | None, int], dict[str, Any]] = {}
+
+    def add(order_id: int | None, animal_id: int, points: int, why: str) -> None:
+        entry = scores.setdefault(
+            (order_id, animal_id), {"order_id": order_id, "animal_id": animal_id, "score": 0, "why": []}
+        )
+        entry["score"] += points
+        if why not in entry["why"]:
+            entry["why"].append(why)
+
+    active = ORDERS.c.status.not_in(INACTIVE | {OrderStatus.BILLED.value, OrderStatus.REPORTED.value})
+    animal_filters = []
+    if study.patient_id:
+        animal_filters.append(ANIMALS.c.patient_id == study.patient_id)
+    if given:
+        animal_filters.append(func.upper(ANIMALS.c.name) == given.upper())
+    if animal_filters:
+        rows = conn.execute(
+            select(
+                ANIMALS.c.id,
+                ANIMALS.c.patient_id,
+                ANIMALS.c.name,
+                OWNERS.c.family_name,
+                ORDERS.c.id.label("oid"),
+            )
+            .select_from(
+                ANIMALS.outerjoin(OWNERSHIP, OWNERSHIP.c.animal_id == ANIMALS.c.id)
+                .outerjoin(OWNERS, OWNERSHIP.c.owner_id == OWNERS.c.id)
+                .outerjoin(ORDERS, (ORDERS.c.animal_id == ANIMALS.c.id) & active)
+            )
+            .where(or_(*animal_filters), ANIMALS.c.merged_into_id.is_(None))
+            .limit(200)
+        ).all()
+        for r in rows:
+            if study.patient_id and r.patient_id == study.patient_id:
+                add(r.oid, r.id, 8, "same patient id")
+            if given and (r.name or "").upper() == given.upper():
+                add(r.oid, r.id, 4, "same animal name")
+                if family and (r.family_name or "").upper() == family.upper():
+                    add(r.oid, r.id, 2, "same owner")
+    order_filters: list[tuple[ColumnElement[bool], int, str]] = []
+    acc = study.accession_number
+    if len(acc) >= 6:
+        order_filters.append(
+            (ORDERS.c.accession_number.like(acc[: len(acc) - 3] + "%"), 2, "same accession prefix")
+        )
+    if len(study.study_date) == 8:
+        try:
+            day = datetime.strptime(study.study_date, "%Y%m%d")
+            day_cond = (STEPS.c.start >= day) & (STEPS.c.start < day + timedelta(days=1))
+            order_filters.append((day_cond, 1, "scheduled the same day"))
+        except ValueError:
+            pass
+    for cond, points, why in order_filters:
+        found = conn.execute(
+            select(ORDERS.c.id, ORDERS.c.animal_id)
+            .select_from(ORDERS.outerjoin(STEPS, STEPS.c.order_id == ORDERS.c.id))
+            .where(cond, active)
+            .distinct()
+            .limit(50)
+        ).all()
+        for o in found:
+            add(o.id, o.animal_id, points, why)
+    ranked = sorted(scores.values(), key=lambda e: (-e["score"], -(e["order_id"] or 0)))[:limit]
+    if ranked:
+        ids = {e["order_id"] for e in ranked if e["order_id"]}
+        acc_by_id = (
+            dict(
+                conn.execute(select(ORDERS.c.id, ORDERS.c.accession_number).where(ORDERS.c.id.in_(ids))).all()
+            )
+            if ids
+            else {}
+        )
+        for e in ranked:
+            e["accession_number"] = acc_by_id.get(e["order_id"], "")
+    return ranked
+
+
+def link_in(
+    conn: Connection,
+    order_id: int,
+    study_instance_uid: str,
+    *,
+    matched_by: str,
+    actor: Actor,
+    reason: str = "",
+) -> None:
+    """Link a study to an order and move the order to images_received (caller's transaction)."""
+    conn.execute(
+        insert(LINKS).values(
+            order_id=order_id,
+            study_instance_uid=study_instance_uid,
+            matched_by=matched_by,
+            linked_by=actor.username[:64],
+            linked_at=utcnow(),
+        )
+    )
+    status = conn.execute(select(ORDERS.c.status).where(ORDERS.c.id == order_id)).scalar_one()
+    if can_advance(status, OrderStatus.IMAGES_RECEIVED):
+        advance_order(
+            conn,
+            order_id,
+            OrderStatus.IMAGES_RECEIVED,
+            actor=actor,
+            reason=reason or f"study {study_instance_uid}",
+        )
+    payload = {"order_id": order_id, "study_instance_uid": study_instance_uid, "matched_by": matched_by}
+    record_in(conn, actor, "study.linked", object_type="study", object_id=study_instance_uid, detail=payload)
+    events.emit(
+        conn,
+        "study.linked",
+        aggregate_type="order",
+        aggregate_id=order_id,
+        payload=payload,
+        actor=actor.username,
+    )
+
+
+def queue_in(
+    conn: Connection, study: StudyStored, reason: str, details: list[str], *, order_id: int | None = None
+) -> int:
+    """Put a study in the reconciliation queue (caller's transaction); the item's id."""
+    candidates = find_candidates(conn, study)
+    detail = "; ".join(details)
+    pk = conn.execute(
+        insert(ITEMS).values(
+            study_instance_uid=study.study_instance_uid,
+            reason=reason[:32],
+            detail=detail,
+            candidates_json=json.dumps(candidates),
+            status="open",
+            order_id=order_id,
+            animal_id=None,
+            resolved_by="",
+            resolved_at=None,
+            previous_overlay_json="",
+            created_at=utcnow(),
+        )
+    ).inserted_primary_key[0]  # type: ignore[index]
+    payload = {
+        "item_id": pk,
+        "study_instance_uid": study.study_instance_uid,
+        "reason": reason,
+        "detail": detail,
+        "accession_number": study.accession_number,
+        "patient_id": study.patient_id,
+        "origin": study.origin.describe(),
+    }
+    record_in(
+        conn,
+        LINKER,
+        "study.unmatched",
+        object_type="study",
+        object_id=study.study_instance_uid,
+        detail=payload,
+    )
+    events.emit(
+        conn,
+        "study.unmatched",
+        aggregate_type="study",
+        aggregate_id=study.study_instance_uid,
+        payload=payload,
+        actor=LINKER.username,
+    )
+    return int(pk)
+
+
+def _handled(conn: Connection, study_uid: str) -> bool:
+    if conn.execute(select(LINKS.c.id).where(LINKS.c.study_instance_uid == study_uid).limit(1)).first():
+        return True
+    return conn.execute(select(ITEMS.c.id).where(ITEMS.c.study_instance_uid == study_uid)).first() is not None
+
+
+def link_on_ingest(archive: Archive, study: StudyStored) -> None:
+    """The archive study hook: link a newly stored study to its order, or queue it for a person.
+
+    A new series of a study already linked or queued costs one indexed read and writes nothing.
+    """
+    with archive.engine.connect() as conn:
+        if _handled(conn, study.study_instance_uid):
+            return
+    try:
+        with archive.write_transaction() as conn:
+            if _handled(conn, study.study_instance_uid):  # another listener process got there first
+                return
+            order, matched_by = match_order(conn, study)
+            if order is None:
+                what = ", ".join(
+                    f"{k} {v!r}"
+                    for k, v in (
+                        ("accession", study.accession_number),
+                        ("requested procedure", study.requested_procedure_id),
+                    )
+                    if v
+                )
+                queue_in(conn, study, "no-order", [f"no order matches ({what or 'no accession number'})"])
+                return
+            if order.status in INACTIVE:
+                detail = f"order {order.accession_number} is {order.status}"
+                queue_in(conn, study, "order-inactive", [detail], order_id=order.id)
+                return
+            conflicts = check_demographics(conn, order.animal_id, study)
+            if conflicts is not None:
+                queue_in(conn, study, conflicts.reason, conflicts.details, order_id=order.id)
+                return
+            link_in(
+                conn,
+                order.id,
+                study.study_instance_uid,
+                matched_by=matched_by,
+                actor=LINKER,
+                reason=f"images received ({study.origin.describe()})",
+            )
+    except IntegrityError:
+        log.info("study %s was linked or queued concurrently", study.study_instance_uid)
+
+
+__all__ = [
+    "Conflicts",
+    "check_demographics",
+    "find_candidates",
+    "link_in",
+    "link_on_ingest",
+    "match_order",
+    "queue_in",
+]
