@@ -12,7 +12,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from vetpacs.archive import retrieve
 from vetpacs.archive.context import Archive, Origin, OriginKind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from vetpacs.web.api import audit, auth, catalog, orders, patients, users
+from vetpacs.web.api import audit, auth, catalog, orders, patients, reconciliation, users
 
 PREFIX = "/api/v1"
 
@@ -19,6 +19,7 @@ def create_api_router() -> APIRouter:
         router.include_router(patients_router)
     router.include_router(catalog.router)
     router.include_router(orders.router)
+    router.include_router(reconciliation.router)
     return router
 
 
