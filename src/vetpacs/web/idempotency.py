@@ -13,7 +13,8 @@ Contract (used by ``POST /owners``, ``POST /animals``, ``POST /orders``...)::
 - The same key again with the same method, path and body: the stored status and body, without
   calling ``create()`` (header ``Idempotency-Replayed: true``).
 - The same key with another body (or path): 422 problem+json. While the first request is still
-  running: 409. When ``create()`` raises, the reservation is dropped so a retry runs again.
+  running: 409. When ``create()`` raises, the reservation is dropped so a retry runs again; a
+  reservation left by a process that died is taken over after :data:`STALE`.
 
 Keys are scoped per user and forgotten after :data:`KEEP`.
 """
@@ -41,6 +42,7 @@ from vetpacs.web.errors import problem
 HEADER = "Idempotency-Key"
 MAX_KEY = 128
 KEEP = timedelta(hours=24)
+STALE = timedelta(minutes=5)  # a reservation this old belongs to a request that died: take it over
 IN_FLIGHT = 0  # status_code of a reserved key whose request has not answered yet
 
 KEYS: Table = cast(Table, IdempotencyKey.__table__)
@@ -94,11 +96,16 @@ def idempotent(
 
     with archive.engine.connect() as conn:
         row = conn.execute(select(KEYS).where(mine)).first()
-    if row is not None:
+    if row is not None and not (row.status_code == IN_FLIGHT and row.created_at < utcnow() - STALE):
         return _replay(request, row, digest)
     try:
         with archive.write_transaction() as conn:
             conn.execute(delete(KEYS).where(KEYS.c.created_at < utcnow() - KEEP))
+            conn.execute(
+                delete(KEYS).where(
+                    mine, KEYS.c.status_code == IN_FLIGHT, KEYS.c.created_at < utcnow() - STALE
+                )
+            )
             conn.execute(
                 insert(KEYS).values(
                     username=username,
