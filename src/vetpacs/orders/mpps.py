@@ -196,7 +196,7 @@ def set_mpps(db: Database, sop_instance_uid: str, modifications: Dataset, *, act
         if row is None:
             raise NotFound(f"no MPPS instance {sop_instance_uid}")
         if row.status != IN_PROGRESS:
-            raise Conflict(f"MPPS {sop_instance_uid} is already {row.status}; no further N-SET is allowed")
+            raise Conflict(f"already {row.status}: no further N-SET (MPPS {sop_instance_uid})")
         stored = Dataset.from_json(row.dataset_json or "{}")
         for elem in modifications:
             stored[elem.tag] = elem

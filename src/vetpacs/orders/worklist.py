@@ -10,6 +10,7 @@ Sequence for the microchip). The patient part follows the same convention as
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -141,6 +142,12 @@ def _check_range(value: str, pattern: re.Pattern[str], what: str) -> None:
     parts = value.split("-")
     if len(parts) > 2 or not any(parts) or any(p and not pattern.match(p) for p in parts):
         raise Invalid(f"invalid {what} {value!r}")
+    if pattern is _TM:
+        for p in filter(None, parts):
+            digits = p.split(".")[0]
+            hh, mm, ss = int(digits[0:2]), int(digits[2:4] or 0), int(digits[4:6] or 0)
+            if hh > 23 or mm > 59 or ss > 60:
+                raise Invalid(f"invalid {what} {value!r}")
     if pattern is _DA:
         for p in parts:
             if p:
@@ -153,9 +160,6 @@ def _check_range(value: str, pattern: re.Pattern[str], what: str) -> None:
 
 
 # --------------------------------------------------------------------------- SQL
-
-# Patient Name as patients.service.patient_name builds it: OWNERFAMILY^AnimalName
-_PATIENT_NAME = func.upper(func.coalesce(OWNERS.c.family_name, "")) + "^" + ANIMALS.c.name
 
 
 def _like(pattern: str) -> str:
@@ -260,13 +264,11 @@ def worklist_statement(q: WorklistQuery) -> Any:
         STATIONS.c.location.label("station_location"),
     ).select_from(joined)
     m = q.match
-    ci = q.case_insensitive
     conds: list[ColumnElement[bool]] = [
         STEPS.c.status.in_(ACTIVE_STEPS),
         ORDERS.c.status.not_in(INACTIVE_ORDERS),
     ]
-    if "patient_name" in m:
-        conds.append(_match(_PATIENT_NAME, m["patient_name"], ci=ci))
+    # Patient Name is matched in Python (find_worklist_rows): the database's upper() folds ASCII only
     for key, col in (
         ("patient_id", ANIMALS.c.patient_id),
         ("issuer_of_patient_id", ANIMALS.c.issuer_of_patient_id),
@@ -308,14 +310,24 @@ def find_worklist_rows(engine: Engine, q: WorklistQuery) -> list[dict[str, Any]]
     seen: set[int] = set()
     out = []
     time_only = q.match.get("start_time") if "start_date" not in q.match else None
+    name = _name_matcher(q.match["patient_name"], q.case_insensitive) if "patient_name" in q.match else None
     for r in rows:
         if r["step_pk"] in seen:  # another owner of the same animal
             continue
         seen.add(r["step_pk"])
         if time_only and not _time_matches(r["start"], time_only):
             continue
+        if name is not None and not name(patient_name(r["owner_family"] or "", r["animal_name"])):
+            continue
         out.append(r)
     return out
+
+
+def _name_matcher(value: str, ci: bool) -> Callable[[str], bool]:
+    """PN matching (PS3.4 C.2.2.2.4): wildcards, several values, optionally case-insensitive."""
+    flags = re.S | (re.I if ci else 0)
+    patterns = [re.compile(fnmatch.translate(v.replace("[", "[[]")), flags) for v in value.split("\\") if v]
+    return lambda text: any(p.match(text) for p in patterns)
 
 
 def _time_matches(start: datetime | None, value: str) -> bool:
