@@ -12,7 +12,7 @@ from typing import Any
 from vetpacs.archive.context import Archive
 from vetpacs.config import Settings
 from vetpacs.db.engine import make_engine, migrate
-from vetpacs.orders.linking import link_on_ingest
+from vetpacs.orders.linking import LINKER, sweep_unlinked
 from vetpacs.storage import FilesystemBlobStore
 
 log = logging.getLogger("vetpacs")
@@ -41,7 +41,7 @@ def build_archive(settings: Settings, *, run_migrations: bool = True) -> Archive
         case_insensitive_names=settings.case_insensitive_names,
     )
     # Arriving studies file themselves: linked to their order, or queued for reconciliation.
-    archive.study_hooks.append(link_on_ingest)
+    archive.study_hooks.append(LINKER)
     return archive
 
 
@@ -59,6 +59,7 @@ def _dicom_worker(settings_json: str) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     service.stop()
+    LINKER.flush(timeout=30)
 
 
 class Server:
@@ -71,6 +72,11 @@ class Server:
         removed = self.archive.store.recover()
         if removed:
             log.warning("removed %d half-written blob(s) left by an earlier crash", removed)
+        if only in (None, "dicom"):
+            # studies stored just before a crash, before their linking ran
+            swept = sweep_unlinked(self.archive)
+            if swept:
+                log.info("linking %d recent stud(ies) that were neither linked nor queued", swept)
         self.dicom: Any = None
         self.http_app: Any = None
         self.workers: list[multiprocessing.process.BaseProcess] = []
@@ -149,6 +155,7 @@ class Server:
             if proc.is_alive():
                 proc.kill()
         self.workers = []
+        LINKER.flush(timeout=30)  # link the studies still queued
         if self.http_app is not None:
             self.http_app.state.audit.close()  # write the audit rows still queued
         log.info("VetPACS stopped")

@@ -10,6 +10,7 @@ and WADO-RS answer while the stored bytes stay as received.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from email.parser import BytesParser
@@ -285,8 +286,7 @@ def test_order_to_image_and_reconciliation(srv: LiveServer, api: httpx.Client, t
         for i in range(3)
     ]
     storescu(srv, files)
-    got = api.get(f"/orders/{order['id']}").json()
-    assert got["status"] == "images_received"
+    eventually(lambda: api.get(f"/orders/{order['id']}").json()["status"] == "images_received")
     assert sql(srv, "SELECT matched_by, linked_by FROM order_studies") == [("accession", "system")]
     assert api.get("/reconciliation").json() == []
 
@@ -303,6 +303,7 @@ def test_order_to_image_and_reconciliation(srv: LiveServer, api: httpx.Client, t
     )
     original = stray.read_bytes()
     storescu(srv, [stray])
+    eventually(lambda: len(api.get("/reconciliation").json()) == 1)
     queue = api.get("/reconciliation").json()
     assert [(i["study_instance_uid"], i["reason"]) for i in queue] == [(stray_study, "no-order")]
     item = queue[0]
@@ -350,6 +351,14 @@ def test_order_to_image_and_reconciliation(srv: LiveServer, api: httpx.Client, t
     events = [r[0] for r in sql(srv, "SELECT type FROM outbox_events WHERE type LIKE 'study.%' ORDER BY id")]
     assert events[:2] == ["study.linked", "study.unmatched"] and "study.corrected" in events
     assert json.loads(sql(srv, "SELECT candidates_json FROM reconciliation_items")[0][0]) is not None
+
+
+def eventually(check: Any, timeout: float = 10) -> None:
+    """Linking runs on a background thread after the C-STORE answer: wait for it."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def _parts(response: httpx.Response) -> list[bytes]:

@@ -23,6 +23,7 @@ from vetpacs.auth.roles import SYSTEM
 from vetpacs.errors import Conflict, Invalid, NotFound
 from vetpacs.orders import mpps, reconciliation, worklist
 from vetpacs.orders.catalog import create_procedure, create_station
+from vetpacs.orders.linking import LINKER
 from vetpacs.orders.schemas import OrderCreate, ProcedureCreate, ScheduleRequest, StationCreate
 from vetpacs.orders.service import create_order, get_order
 from vetpacs.patients.schemas import AnimalCreate, OwnerCreate, OwnerLink, SpeciesCreate
@@ -227,6 +228,12 @@ def image(
     return out.getvalue()
 
 
+def store(archive: Archive, data: bytes) -> None:
+    """Store an instance and wait for the background linker."""
+    store_instance(archive, data, origin=ORIGIN)
+    assert LINKER.flush()
+
+
 def test_mpps_then_images_link_themselves(archive: Archive, world: dict[str, Any]) -> None:
     order = world["order"]
     attrs = Dataset()
@@ -263,10 +270,9 @@ def test_mpps_then_images_link_themselves(archive: Archive, world: dict[str, Any
     with pytest.raises(NotFound):
         mpps.create_mpps(archive, generate_uid(), unknown, actor=SYSTEM)
 
-    store_instance(
+    store(
         archive,
         image(order.study_instance_uid, accession=order.accession_number, pid=world["animal"].patient_id),
-        origin=ORIGIN,
     )
     assert get_order(archive, order.id).status == "images_received"
     with archive.engine.connect() as conn:
@@ -283,10 +289,10 @@ def test_unmatched_and_conflicting_studies_are_queued_and_a_link_corrects_them(
 ) -> None:
     order = world["order"]
     stray = generate_uid()
-    store_instance(archive, image(stray, name="JONES^Bella", pid="X1", species="Feline"), origin=ORIGIN)
+    store(archive, image(stray, name="JONES^Bella", pid="X1", species="Feline"))
     # same accession, other species: conflict
     clash = generate_uid()
-    store_instance(archive, image(clash, accession=order.accession_number, species="Feline"), origin=ORIGIN)
+    store(archive, image(clash, accession=order.accession_number, species="Feline"))
     items = {i.study_instance_uid: i for i in reconciliation.list_items(archive)}
     assert items[stray].reason == "no-order"
     assert items[clash].reason == "species-mismatch"
@@ -334,7 +340,7 @@ def test_unmatched_and_conflicting_studies_are_queued_and_a_link_corrects_them(
 
 def test_correct_study_refuses_other_attributes(archive: Archive, world: dict[str, Any]) -> None:
     uid = generate_uid()
-    store_instance(archive, image(uid), origin=ORIGIN)
+    store(archive, image(uid))
     bad = Dataset()
     bad.StudyDescription = "nope"
     with pytest.raises(Invalid):

@@ -283,14 +283,31 @@ class DicomService:
     def on_worklist_find(self, event: evt.Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
         """Modality Worklist C-FIND (PS3.4 K.4): one pending response per active scheduled step."""
         try:
-            answers = worklist.find_worklist(
+            q, answers = worklist.find_worklist_plain(
                 self.archive.engine, event.identifier, case_insensitive=self.settings.case_insensitive_names
             )
-            for ds in answers:
+            raw = (
+                tuning.RawFindResponder(event)
+                if self.tuned and tuning.RawFindResponder.usable(event)
+                else None
+            )
+            for n, plain in enumerate(answers):
                 if event.is_cancelled:
+                    if raw is not None:
+                        raw.flush()
                     yield status.CANCEL, None
                     return
-                yield status.PENDING, ds
+                utf8 = q.charset_asked or worklist.needs_utf8(plain)
+                if utf8:
+                    plain = [(0x00080005, "CS", "ISO_IR 192"), *plain]
+                if raw is None:
+                    yield status.PENDING, worklist.to_dataset(plain)
+                    continue
+                raw.pending_encoded(tuning.encode_plain(plain, raw.implicit, "utf-8" if utf8 else "ascii"))
+                if n % 32 == 31:
+                    raw.flush()  # keep answers flowing on long result lists
+            if raw is not None:
+                raw.flush()
         except Exception as exc:
             log.warning("worklist C-FIND from %s failed: %s", _origin(event).describe(), exc)
             yield status.query_failure(exc), None

@@ -137,6 +137,29 @@ def fast_encode(
         return _original_encode(ds, is_implicit_vr, is_little_endian, deflated)
 
 
+def encode_plain(elements: list[tuple[int, str, Any]], is_implicit_vr: bool, charset: str = "ascii") -> bytes:
+    """Little endian bytes of a plain identifier: ``(tag, VR, text)`` or ``(tag, "SQ", [items])``
+    in ascending tag order (worklist answers: text values and sequences, nothing else)."""
+    out = bytearray()
+    for tag, vr, value in elements:
+        if vr == "SQ":
+            data = bytearray()
+            for item in value:
+                body = encode_plain(item, is_implicit_vr, charset)
+                data += struct.pack("<HHI", 0xFFFE, 0xE000, len(body)) + body
+        else:
+            data = bytearray(_value_bytes(vr, value, charset))
+        group, element = tag >> 16, tag & 0xFFFF
+        if is_implicit_vr:
+            out += struct.pack("<HHI", group, element, len(data))
+        elif vr in _LONG_VRS:
+            out += struct.pack("<HH2sHI", group, element, vr.encode(), 0, len(data))
+        else:
+            out += struct.pack("<HH2sH", group, element, vr.encode(), len(data))
+        out += data
+    return bytes(out)
+
+
 def _recv(self: Any, nr_bytes: int) -> bytearray:
     """Read exactly ``nr_bytes`` (or what arrives before the peer closes) into one buffer."""
     buf = bytearray(nr_bytes)
@@ -481,6 +504,10 @@ class RawFindResponder:
         data = fast_encode(identifier, self.implicit, True)
         if data is None:
             raise ValueError("cannot encode the C-FIND identifier")
+        self.pending_encoded(data)
+
+    def pending_encoded(self, data: bytes) -> None:
+        """Queue one pending response whose identifier is already encoded for this context."""
         _pdus(self.buffer, self.context_id, memoryview(self.command), True, self.fragment)
         _pdus(self.buffer, self.context_id, memoryview(data), False, self.fragment)
         if len(self.buffer) >= 65536:

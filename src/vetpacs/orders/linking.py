@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -22,7 +25,8 @@ from sqlalchemy import ColumnElement, Connection, Table, func, insert, or_, sele
 from sqlalchemy.exc import IntegrityError
 
 from vetpacs import events
-from vetpacs.archive.context import Archive, StudyStored
+from vetpacs.archive.context import Archive, Origin, OriginKind, StudyStored
+from vetpacs.archive.models import Study
 from vetpacs.auth.audit import record_in, utcnow
 from vetpacs.auth.roles import SYSTEM, Actor
 from vetpacs.orders.models import (
@@ -45,9 +49,10 @@ ANIMALS: Table = cast(Table, Animal.__table__)
 SPECIES: Table = cast(Table, Species.__table__)
 OWNERSHIP: Table = cast(Table, AnimalOwner.__table__)
 OWNERS: Table = cast(Table, Owner.__table__)
+STUDIES: Table = cast(Table, Study.__table__)
 
 INACTIVE = {OrderStatus.CANCELLED.value, OrderStatus.NO_SHOW.value, OrderStatus.DISCONTINUED.value}
-LINKER = Actor(username=SYSTEM.username, role=SYSTEM.role, via="system")
+LINK_ACTOR = Actor(username=SYSTEM.username, role=SYSTEM.role, via="system")
 
 
 @dataclass(frozen=True)
@@ -312,7 +317,7 @@ def queue_in(
     }
     record_in(
         conn,
-        LINKER,
+        LINK_ACTOR,
         "study.unmatched",
         object_type="study",
         object_id=study.study_instance_uid,
@@ -324,7 +329,7 @@ def queue_in(
         aggregate_type="study",
         aggregate_id=study.study_instance_uid,
         payload=payload,
-        actor=LINKER.username,
+        actor=LINK_ACTOR.username,
     )
     return int(pk)
 
@@ -336,7 +341,7 @@ def _handled(conn: Connection, study_uid: str) -> bool:
 
 
 def link_on_ingest(archive: Archive, study: StudyStored) -> None:
-    """The archive study hook: link a newly stored study to its order, or queue it for a person.
+    """Link a newly stored study to its order, or queue it for a person (its own transaction).
 
     A new series of a study already linked or queued costs one indexed read and writes nothing.
     """
@@ -345,46 +350,190 @@ def link_on_ingest(archive: Archive, study: StudyStored) -> None:
             return
     try:
         with archive.write_transaction() as conn:
-            if _handled(conn, study.study_instance_uid):  # another listener process got there first
-                return
-            order, matched_by = match_order(conn, study)
-            if order is None:
-                what = ", ".join(
-                    f"{k} {v!r}"
-                    for k, v in (
-                        ("accession", study.accession_number),
-                        ("requested procedure", study.requested_procedure_id),
-                    )
-                    if v
-                )
-                queue_in(conn, study, "no-order", [f"no order matches ({what or 'no accession number'})"])
-                return
-            if order.status in INACTIVE:
-                detail = f"order {order.accession_number} is {order.status}"
-                queue_in(conn, study, "order-inactive", [detail], order_id=order.id)
-                return
-            conflicts = check_demographics(conn, order.animal_id, study)
-            if conflicts is not None:
-                queue_in(conn, study, conflicts.reason, conflicts.details, order_id=order.id)
-                return
-            link_in(
-                conn,
-                order.id,
-                study.study_instance_uid,
-                matched_by=matched_by,
-                actor=LINKER,
-                reason=f"images received ({study.origin.describe()})",
-            )
+            link_or_queue_in(conn, study)
     except IntegrityError:
         log.info("study %s was linked or queued concurrently", study.study_instance_uid)
 
 
+def link_or_queue_in(conn: Connection, study: StudyStored) -> None:
+    """:func:`link_on_ingest` inside the caller's transaction (nothing when already handled)."""
+    if _handled(conn, study.study_instance_uid):  # another listener process got there first
+        return
+    order, matched_by = match_order(conn, study)
+    if order is None:
+        what = ", ".join(
+            f"{k} {v!r}"
+            for k, v in (
+                ("accession", study.accession_number),
+                ("requested procedure", study.requested_procedure_id),
+            )
+            if v
+        )
+        queue_in(conn, study, "no-order", [f"no order matches ({what or 'no accession number'})"])
+        return
+    if order.status in INACTIVE:
+        detail = f"order {order.accession_number} is {order.status}"
+        queue_in(conn, study, "order-inactive", [detail], order_id=order.id)
+        return
+    conflicts = check_demographics(conn, order.animal_id, study)
+    if conflicts is not None:
+        queue_in(conn, study, conflicts.reason, conflicts.details, order_id=order.id)
+        return
+    link_in(
+        conn,
+        order.id,
+        study.study_instance_uid,
+        matched_by=matched_by,
+        actor=LINK_ACTOR,
+        reason=f"images received ({study.origin.describe()})",
+    )
+
+
+class BackgroundLinker:
+    """The archive study hook ``app.build_archive`` registers: links studies on a background thread.
+
+    Ingest only appends to a queue (the C-STORE answer never waits for linking); the thread takes
+    whatever has queued up (after letting a burst gather for ``batch_delay`` seconds) and links it
+    in one write transaction, so a burst of new studies costs one commit, not one per study. A study whose batch fails is retried alone. What is still
+    queued when the process dies is found again by :func:`sweep_unlinked` at the next start.
+    """
+
+    def __init__(self, batch_delay: float = 0.1) -> None:
+        self.batch_delay = batch_delay  # how long the thread lets a burst gather before linking it
+        self._queue: deque[tuple[Archive, StudyStored]] = deque()
+        self._queued: set[str] = set()
+        self._busy = 0
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, archive: Archive, study: StudyStored) -> None:
+        with self._cond:
+            if study.study_instance_uid in self._queued:
+                return  # a new series of a study already waiting
+            self._queued.add(study.study_instance_uid)
+            self._queue.append((archive, study))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="vetpacs-linking", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued study is linked or queued for reconciliation; True when done."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                self._busy = 1
+            time.sleep(self.batch_delay)  # let a burst of new studies gather: one commit for all
+            with self._cond:
+                batch = list(self._queue)
+                self._queue.clear()
+                self._busy = len(batch)
+            try:
+                by_archive: dict[int, list[tuple[Archive, StudyStored]]] = {}
+                for archive, study in batch:
+                    by_archive.setdefault(id(archive), []).append((archive, study))
+                for group in by_archive.values():
+                    self._link_batch(group[0][0], [s for _, s in group])
+            finally:
+                with self._cond:
+                    for _, study in batch:
+                        self._queued.discard(study.study_instance_uid)
+                    self._busy = 0
+                    self._cond.notify_all()
+
+    @staticmethod
+    def _link_batch(archive: Archive, studies: list[StudyStored]) -> None:
+        try:
+            with archive.engine.connect() as conn:
+                uids = [s.study_instance_uid for s in studies]
+                done = set(
+                    conn.execute(
+                        select(LINKS.c.study_instance_uid).where(LINKS.c.study_instance_uid.in_(uids))
+                    ).scalars()
+                ) | set(
+                    conn.execute(
+                        select(ITEMS.c.study_instance_uid).where(ITEMS.c.study_instance_uid.in_(uids))
+                    ).scalars()
+                )
+            todo = [s for s in studies if s.study_instance_uid not in done]
+            if not todo:
+                return
+            with archive.write_transaction() as conn:
+                for study in todo:
+                    link_or_queue_in(conn, study)
+        except Exception:
+            if len(studies) == 1:
+                log.exception("linking study %s failed", studies[0].study_instance_uid)
+                return
+            for study in studies:  # one bad study must not keep the others unlinked
+                BackgroundLinker._link_batch(archive, [study])
+
+
+LINKER = BackgroundLinker()
+"""The process's background linker (registered as a study hook by ``app.build_archive``)."""
+
+
+def sweep_unlinked(archive: Archive, *, hours: float = 24.0) -> int:
+    """Queue the studies of the last ``hours`` that are neither linked nor in the reconciliation
+    queue (a crash between ingest and linking); how many. Called when the server starts."""
+    since = utcnow() - timedelta(hours=hours)
+    with archive.engine.connect() as conn:
+        rows = conn.execute(
+            select(STUDIES)
+            .where(
+                STUDIES.c.created_at >= since,
+                STUDIES.c.study_instance_uid.not_in(select(LINKS.c.study_instance_uid)),
+                STUDIES.c.study_instance_uid.not_in(select(ITEMS.c.study_instance_uid)),
+            )
+            .limit(10000)
+        ).all()
+    for row in rows:
+        header = json.loads(row.header_json or "{}")
+        request = (header.get("00400275") or {}).get("Value") or [{}]
+        rp_id = ((request[0].get("00401001") or {}).get("Value") or [""])[0]
+        LINKER(
+            archive,
+            StudyStored(
+                study_instance_uid=row.study_instance_uid,
+                series_instance_uid="",
+                new_study=True,
+                accession_number=row.accession_number,
+                requested_procedure_id=str(rp_id),
+                patient_id=row.patient_id,
+                issuer_of_patient_id=row.issuer_of_patient_id,
+                patient_name=row.patient_name,
+                species_description=row.patient_species_description,
+                species_code=row.patient_species_code,
+                responsible_person=row.responsible_person,
+                study_date=row.study_date,
+                modality=row.modalities_in_study.split("\\")[0],
+                origin=Origin(OriginKind.MIGRATION, detail="linking sweep at start"),
+            ),
+        )
+    return len(rows)
+
+
 __all__ = [
+    "LINKER",
+    "BackgroundLinker",
     "Conflicts",
     "check_demographics",
     "find_candidates",
     "link_in",
     "link_on_ingest",
+    "link_or_queue_in",
     "match_order",
     "queue_in",
+    "sweep_unlinked",
 ]

@@ -341,12 +341,17 @@ def _time_matches(start: datetime | None, value: str) -> bool:
 # --------------------------------------------------------------------------- identifiers
 
 
-def _code_item(value: str | None, scheme: str | None, meaning: str | None) -> Dataset:
-    item = Dataset()
-    item.CodeValue = value or ""
-    item.CodingSchemeDesignator = scheme or ""
-    item.CodeMeaning = (meaning or "")[:64]
-    return item
+# An identifier as plain values: (tag, VR, text) or (tag, "SQ", [item, ...]), each item the same.
+# The DICOM transport encodes it straight to bytes (dicom/tuning.encode_plain) or builds a Dataset.
+Item = list[tuple[int, str, Any]]
+
+
+def _code_item(value: str | None, scheme: str | None, meaning: str | None) -> Item:
+    return [
+        (0x00080100, "SH", value or ""),
+        (0x00080102, "SH", scheme or ""),
+        (0x00080104, "LO", (meaning or "")[:64]),
+    ]
 
 
 def _pn(family: str | None, given: str | None) -> str:
@@ -360,18 +365,16 @@ def _weight(kg: float | None) -> str:
     return f"{kg:.3f}".rstrip("0").rstrip(".")[:16]
 
 
-def _seq(items: list[Dataset]) -> Sequence:
-    return Sequence(items)
+def _seq(items: list[Item]) -> list[Item]:
+    return items
 
 
-def _other_ids(r: dict[str, Any]) -> Sequence:
+def _other_ids(r: dict[str, Any]) -> list[Item]:
     if not r["microchip"]:
-        return _seq([])
-    item = Dataset()
-    item.PatientID = r["microchip"]
-    item.IssuerOfPatientID = MICROCHIP_ISSUER
-    item.TypeOfPatientID = "RFID"
-    return _seq([item])
+        return []
+    return [
+        [(0x00100020, "LO", r["microchip"]), (0x00100021, "LO", MICROCHIP_ISSUER), (0x00100022, "CS", "RFID")]
+    ]
 
 
 Builder = Callable[[dict[str, Any]], Any]
@@ -474,32 +477,65 @@ SPS_DEFAULT = [
 ]
 
 
-def _element(tag: int, spec: tuple[str, Builder] | None, row: dict[str, Any]) -> DataElement:
+def _plain(tag: int, spec: tuple[str, Builder] | None, row: dict[str, Any]) -> tuple[int, str, Any]:
     if spec is None:  # a key we hold no value for: returned empty (type 2 behaviour)
         try:
             vr = dictionary_VR(tag)
         except KeyError:
             vr = "UN"
-        return DataElement(tag, vr, Sequence([]) if vr == "SQ" else None)
+        return (tag, vr, [] if vr == "SQ" else "")
     vr, build = spec
     value = build(row)
-    return DataElement(tag, vr, value if value not in (None,) else "")
+    return (tag, vr, "" if value is None else value)
+
+
+def plain_identifier(row: dict[str, Any], q: WorklistQuery) -> Item:
+    """One response identifier as plain values, with the keys asked for (PS3.4 K.6.1.2.2)."""
+    out = [_plain(tag, TOP.get(tag), row) for tag in q.return_tags]
+    if q.sps_tags is not None:
+        out.append((SPS, "SQ", [[_plain(tag, SPS_ITEM.get(tag), row) for tag in q.sps_tags or SPS_DEFAULT]]))
+    out.sort(key=lambda e: e[0])
+    return out
+
+
+def needs_utf8(item: Item) -> bool:
+    """Whether any text value is outside ASCII (then Specific Character Set is ISO_IR 192)."""
+    for _, vr, value in item:
+        if vr == "SQ":
+            if any(needs_utf8(i) for i in value):
+                return True
+        elif not value.isascii():
+            return True
+    return False
+
+
+def to_dataset(item: Item) -> Dataset:
+    """A plain identifier (or item) as a pydicom Dataset."""
+    ds = Dataset()
+    for tag, vr, value in item:
+        if vr == "SQ":
+            ds.add(DataElement(tag, vr, Sequence([to_dataset(i) for i in value])))
+        else:
+            ds.add(DataElement(tag, vr, value))
+    return ds
 
 
 def build_identifier(row: dict[str, Any], q: WorklistQuery) -> Dataset:
-    """One worklist response identifier with the keys asked for (PS3.4 K.6.1.2.2)."""
-    ds = Dataset()
-    for tag in q.return_tags:
-        ds.add(_element(tag, TOP.get(tag), row))
-    if q.sps_tags is not None:
-        item = Dataset()
-        for tag in q.sps_tags or SPS_DEFAULT:
-            item.add(_element(tag, SPS_ITEM.get(tag), row))
-        ds.add(DataElement(SPS, "SQ", Sequence([item])))
-    texts = (str(e.value) for e in ds if e.VR in ("PN", "LO", "SH", "LT"))
-    if q.charset_asked or not all(t.isascii() for t in texts):
+    """One worklist response identifier with the keys asked for, as a Dataset."""
+    plain = plain_identifier(row, q)
+    ds = to_dataset(plain)
+    if q.charset_asked or needs_utf8(plain):
         ds.SpecificCharacterSet = "ISO_IR 192"
     return ds
+
+
+def find_worklist_plain(
+    engine: Engine, identifier: Dataset, *, case_insensitive: bool = False
+) -> tuple[WorklistQuery, Iterator[Item]]:
+    """Parse the identifier (``Invalid`` at once for a broken key) and the plain answers, lazily."""
+    q = parse_identifier(identifier, case_insensitive=case_insensitive)
+    rows = find_worklist_rows(engine, q)
+    return q, (plain_identifier(row, q) for row in rows)
 
 
 def find_worklist(
@@ -516,6 +552,10 @@ __all__ = [
     "WorklistQuery",
     "build_identifier",
     "find_worklist",
+    "find_worklist_plain",
     "find_worklist_rows",
+    "needs_utf8",
     "parse_identifier",
+    "plain_identifier",
+    "to_dataset",
 ]
