@@ -297,6 +297,8 @@ def test_unmatched_and_conflicting_studies_are_queued_and_a_link_corrects_them(
     assert items[stray].reason == "no-order"
     assert items[clash].reason == "species-mismatch"
     assert items[clash].order_id == order.id
+    assert items[clash].candidates[0].order_id == order.id  # same accession prefix, same day
+    assert "scheduled the same day" in items[stray].candidates[0].why
     assert get_order(archive, order.id).status == "scheduled"
 
     item = items[stray]

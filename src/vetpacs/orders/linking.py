@@ -288,15 +288,18 @@ def link_in(
 def queue_in(
     conn: Connection, study: StudyStored, reason: str, details: list[str], *, order_id: int | None = None
 ) -> int:
-    """Put a study in the reconciliation queue (caller's transaction); the item's id."""
-    candidates = find_candidates(conn, study)
+    """Put a study in the reconciliation queue (caller's transaction); the item's id.
+
+    Candidates are ranked when the queue is read (``reconciliation.list_items``): cheaper on the
+    ingest path, and an order entered after the images arrived is offered too.
+    """
     detail = "; ".join(details)
     pk = conn.execute(
         insert(ITEMS).values(
             study_instance_uid=study.study_instance_uid,
             reason=reason[:32],
             detail=detail,
-            candidates_json=json.dumps(candidates),
+            candidates_json="[]",
             status="open",
             order_id=order_id,
             animal_id=None,
@@ -394,8 +397,9 @@ class BackgroundLinker:
 
     Ingest only appends to a queue (the C-STORE answer never waits for linking); the thread takes
     whatever has queued up (after letting a burst gather for ``batch_delay`` seconds) and links it
-    in one write transaction, so a burst of new studies costs one commit, not one per study. A study whose batch fails is retried alone. What is still
-    queued when the process dies is found again by :func:`sweep_unlinked` at the next start.
+    in one write transaction, so a burst of new studies costs one commit, not one per study. A
+    study whose batch fails is retried alone. What is still queued when the process dies is found
+    again by :func:`sweep_unlinked` at the next start.
     """
 
     def __init__(self, batch_delay: float = 0.1) -> None:
@@ -484,6 +488,29 @@ LINKER = BackgroundLinker()
 """The process's background linker (registered as a study hook by ``app.build_archive``)."""
 
 
+def study_stored_from_row(row: Any, origin: Origin) -> StudyStored:
+    """A ``StudyStored`` rebuilt from a ``studies`` row (its patient snapshot and stored header)."""
+    header = json.loads(row.header_json or "{}")
+    request = (header.get("00400275") or {}).get("Value") or [{}]
+    rp_id = ((request[0].get("00401001") or {}).get("Value") or [""])[0]
+    return StudyStored(
+        study_instance_uid=row.study_instance_uid,
+        series_instance_uid="",
+        new_study=True,
+        accession_number=row.accession_number,
+        requested_procedure_id=str(rp_id),
+        patient_id=row.patient_id,
+        issuer_of_patient_id=row.issuer_of_patient_id,
+        patient_name=row.patient_name,
+        species_description=row.patient_species_description,
+        species_code=row.patient_species_code,
+        responsible_person=row.responsible_person,
+        study_date=row.study_date,
+        modality=row.modalities_in_study.split("\\")[0],
+        origin=origin,
+    )
+
+
 def sweep_unlinked(archive: Archive, *, hours: float = 24.0) -> int:
     """Queue the studies of the last ``hours`` that are neither linked nor in the reconciliation
     queue (a crash between ingest and linking); how many. Called when the server starts."""
@@ -498,29 +525,9 @@ def sweep_unlinked(archive: Archive, *, hours: float = 24.0) -> int:
             )
             .limit(10000)
         ).all()
+    origin = Origin(OriginKind.MIGRATION, detail="linking sweep at start")
     for row in rows:
-        header = json.loads(row.header_json or "{}")
-        request = (header.get("00400275") or {}).get("Value") or [{}]
-        rp_id = ((request[0].get("00401001") or {}).get("Value") or [""])[0]
-        LINKER(
-            archive,
-            StudyStored(
-                study_instance_uid=row.study_instance_uid,
-                series_instance_uid="",
-                new_study=True,
-                accession_number=row.accession_number,
-                requested_procedure_id=str(rp_id),
-                patient_id=row.patient_id,
-                issuer_of_patient_id=row.issuer_of_patient_id,
-                patient_name=row.patient_name,
-                species_description=row.patient_species_description,
-                species_code=row.patient_species_code,
-                responsible_person=row.responsible_person,
-                study_date=row.study_date,
-                modality=row.modalities_in_study.split("\\")[0],
-                origin=Origin(OriginKind.MIGRATION, detail="linking sweep at start"),
-            ),
-        )
+        LINKER(archive, study_stored_from_row(row, origin))
     return len(rows)
 
 
@@ -535,5 +542,6 @@ __all__ = [
     "link_or_queue_in",
     "match_order",
     "queue_in",
+    "study_stored_from_row",
     "sweep_unlinked",
 ]

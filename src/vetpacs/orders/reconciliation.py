@@ -17,13 +17,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Table, delete, select, update
 
 from vetpacs import events
-from vetpacs.archive.context import Archive
+from vetpacs.archive.context import Archive, Origin, OriginKind
 from vetpacs.archive.corrections import correct_study_in, set_overlay_in
 from vetpacs.archive.models import Study
 from vetpacs.auth.audit import record_in, utcnow
 from vetpacs.auth.roles import Actor
 from vetpacs.errors import Conflict, Invalid, NotFound
-from vetpacs.orders.linking import link_in
+from vetpacs.orders.linking import find_candidates, link_in, study_stored_from_row
 from vetpacs.orders.models import Order, OrderStudy, ReconciliationItem
 from vetpacs.orders.schemas import OrderCreate
 from vetpacs.orders.service import create_order
@@ -85,13 +85,28 @@ class RejectRequest(BaseModel):
     reason: str = Field("", max_length=500)
 
 
-def _read(row: Any, study: Any | None) -> ReconciliationRead:
+def _candidates(conn: Any, row: Any) -> list[dict[str, Any]]:
+    """Ranked candidates of an open item, from the study's stored attributes (ranked on read)."""
+    if row.status != "open":
+        return cast(list[dict[str, Any]], json.loads(row.candidates_json or "[]"))
+    study = conn.execute(
+        select(STUDIES).where(STUDIES.c.study_instance_uid == row.study_instance_uid)
+    ).first()
+    if study is None:
+        return []
+    return find_candidates(conn, study_stored_from_row(study, _QUEUE_ORIGIN))
+
+
+_QUEUE_ORIGIN = Origin(OriginKind.MIGRATION, detail="reconciliation queue")
+
+
+def _read(row: Any, study: Any | None, candidates: list[dict[str, Any]] | None = None) -> ReconciliationRead:
     return ReconciliationRead(
         id=row.id,
         study_instance_uid=row.study_instance_uid,
         reason=row.reason,
         detail=row.detail,
-        candidates=[Candidate(**c) for c in json.loads(row.candidates_json or "[]")],
+        candidates=[Candidate(**c) for c in (candidates if candidates is not None else [])],
         status=row.status,
         order_id=row.order_id,
         animal_id=row.animal_id,
@@ -123,16 +138,16 @@ def list_items(
     if status:
         stmt = stmt.where(ITEMS.c.status == status)
     with archive.engine.connect() as conn:
-        return [_read(r, r) for r in conn.execute(stmt)]
+        return [_read(r, r, _candidates(conn, r)) for r in conn.execute(stmt).all()]
 
 
 def get_item(archive: Archive, item_id: int) -> ReconciliationRead:
     """One item, or ``NotFound``."""
     with archive.engine.connect() as conn:
         row = conn.execute(_select().where(ITEMS.c.id == item_id)).first()
-    if row is None:
-        raise NotFound(f"no reconciliation item {item_id}")
-    return _read(row, row)
+        if row is None:
+            raise NotFound(f"no reconciliation item {item_id}")
+        return _read(row, row, _candidates(conn, row))
 
 
 def _open_item(conn: Any, item_id: int) -> Any:
@@ -157,6 +172,7 @@ def link_study(
         raise Invalid("give an order_id or an animal_id to link the study to")
     with archive.write_transaction() as conn:
         item = _open_item(conn, item_id)
+        offered = _candidates(conn, item)
         if order_id is not None:
             order = conn.execute(
                 select(ORDERS.c.id, ORDERS.c.animal_id).where(ORDERS.c.id == order_id)
@@ -200,6 +216,7 @@ def link_study(
                 resolved_by=actor.username[:64],
                 resolved_at=utcnow(),
                 previous_overlay_json=json.dumps(before) if before else "",
+                candidates_json=json.dumps(offered),  # what the person was offered
             )
         )
         detail = {"study_instance_uid": item.study_instance_uid, "order_id": order_id, "animal_id": animal_id}
