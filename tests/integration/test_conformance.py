@@ -44,9 +44,13 @@ def test_every_documented_storage_class_and_syntax_is_accepted(server: object) -
 
 def test_query_retrieve_commitment_and_verification_are_accepted(server: object) -> None:
     qr = section_uids("## Query/Retrieve", "Transfer syntaxes: Explicit")
-    other = section_uids("## Verification", "## Storage (SCP") + section_uids(
-        "## Storage Commitment Push", "N-ACTION"
+    other = (
+        section_uids("## Verification", "## Storage (SCP")
+        + section_uids("## Storage Commitment Push", "N-ACTION")
+        + section_uids("## Modality Worklist (SCP)", "Transfer syntaxes")
+        + section_uids("## Modality Performed Procedure Step (SCP)", "Transfer syntaxes")
     )
+    assert "1.2.840.10008.5.1.4.31" in other and "1.2.840.10008.3.1.2.3.3" in other
     result = negotiate(
         server.dicom_port,  # type: ignore[attr-defined]
         [(uid, ts) for uid in qr + other for ts in ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")],

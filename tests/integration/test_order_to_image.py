@@ -339,6 +339,16 @@ def test_order_to_image_and_reconciliation(srv: LiveServer, api: httpx.Client, t
         served = dcmread(BytesIO(_parts(response)[0]))
         assert str(served.PatientName) == "SMITH^Rex"
         assert served.PixelData == bytes(range(16))
+    # C-GET sends the corrected header with the stored pixel data
+    got_dir = tmp_path / "cget"
+    got_dir.mkdir()
+    proc = dcmtk(
+        "getscu", "-S", "-aet", STATION_AET, "-aec", AET, "-od", str(got_dir),
+        "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={stray_study}", HOST, str(srv.dicom_port),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (fetched,) = [dcmread(p) for p in got_dir.iterdir()]
+    assert str(fetched.PatientName) == "SMITH^Rex" and fetched.PixelData == bytes(range(16))
     # the archive keeps the data set exactly as received (file meta is the archive's own)
     kept = stored_bytes(srv, dcmread(BytesIO(original)).SOPInstanceUID)
     assert dataset_part(kept) == dataset_part(original)
