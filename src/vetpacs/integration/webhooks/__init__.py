@@ -1,0 +1,1 @@
+"""Webhook subscriptions: domain events POSTed to partner URLs, signed with HMAC-SHA256."""
