@@ -142,6 +142,7 @@ class LiveServer:
             VETPACS_HTTP_PORT=str(self.http_port),
             VETPACS_HTTP_HOST="127.0.0.1",
             VETPACS_AE_TITLE=self.ae_title,
+            VETPACS_HL7_PORT="0",  # tests that want the MLLP listener pass a free port
         )
         env.update(self.extra_env)
         return env

@@ -63,7 +63,7 @@ def _dicom_worker(settings_json: str) -> None:
 
 
 class Server:
-    """Everything ``vetpacs serve`` runs: DICOM listener(s) and the HTTP server, until SIGTERM."""
+    """Everything ``vetpacs serve`` runs: DICOM and HL7 listeners and the HTTP server, until SIGTERM."""
 
     def __init__(self, settings: Settings, *, only: str | None = None) -> None:
         self.settings = settings
@@ -78,13 +78,20 @@ class Server:
             if swept:
                 log.info("linking %d recent stud(ies) that were neither linked nor queued", swept)
         self.dicom: Any = None
+        self.hl7: list[Any] = []  # MLLP listeners (plain, TLS)
         self.http_app: Any = None
         self.workers: list[multiprocessing.process.BaseProcess] = []
+        self.dispatcher: Any = None  # the outbox dispatcher (webhooks, HL7 out)
         self._stop = threading.Event()
 
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT, then finish in-flight work and exit."""
         s = self.settings
+        if self.only in (None, "worker"):
+            from vetpacs.integration.dispatcher import Dispatcher
+
+            self.dispatcher = Dispatcher(self.archive, s)
+            self.dispatcher.start()
         if self.only in (None, "dicom") and (s.dicom_port or (s.tls_enabled and s.dicom_tls_port)):
             from vetpacs.dicom.server import DicomService
 
@@ -95,6 +102,8 @@ class Server:
                 proc = ctx.Process(target=_dicom_worker, args=(s.model_dump_json(),), daemon=False)
                 proc.start()
                 self.workers.append(proc)
+        if self.only in (None, "hl7"):
+            self._start_hl7()
         try:
             if self.only in (None, "http") and s.http_port:
                 self._run_http()
@@ -105,6 +114,38 @@ class Server:
                 self._stop.wait()
         finally:
             self.shutdown()
+
+    def _start_hl7(self) -> None:
+        """Start the HL7 v2 MLLP listener (``hl7_port``) and, with TLS configured, ``hl7_tls_port``."""
+        from vetpacs.integration.hl7.inbound import Hl7Listener
+        from vetpacs.integration.hl7.mllp import MllpServer, server_ssl_context
+
+        s = self.settings
+        listener = Hl7Listener(
+            self.archive,
+            application=s.ae_title,
+            patient_id_prefix=s.patient_id_prefix,
+            issuer_of_patient_id=s.issuer_of_patient_id,
+        )
+        ports: list[tuple[int, Any]] = []
+        if s.hl7_port:
+            ports.append((s.hl7_port, None))
+        if s.hl7_tls_port and s.tls_cert is not None and s.tls_key is not None:
+            ports.append((s.hl7_tls_port, server_ssl_context(s.tls_cert, s.tls_key)))
+        for port, ctx in ports:
+            server = MllpServer(
+                s.hl7_host,
+                port,
+                listener.handle,
+                max_size=s.hl7_max_message_bytes,
+                idle_timeout=s.hl7_idle_timeout,
+                ssl_context=ctx,
+                on_oversize=listener.on_oversize,
+                on_truncated=listener.on_truncated,
+                name="hl7-tls" if ctx else "hl7",
+            )
+            server.start()
+            self.hl7.append(server)
 
     def _run_http(self) -> None:
         import uvicorn
@@ -147,6 +188,9 @@ class Server:
         for proc in self.workers:
             if proc.pid is not None and proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM)
+        for mllp in self.hl7:
+            mllp.stop(grace=self.settings.shutdown_grace)  # messages being applied finish and are ACKed
+        self.hl7 = []
         if self.dicom is not None:
             self.dicom.stop()
             self.dicom = None
@@ -156,6 +200,9 @@ class Server:
                 proc.kill()
         self.workers = []
         LINKER.flush(timeout=30)  # link the studies still queued
+        if self.dispatcher is not None:
+            self.dispatcher.stop()  # finish the deliveries in flight; the rest wait in the database
+            self.dispatcher = None
         if self.http_app is not None:
             self.http_app.state.audit.close()  # write the audit rows still queued
         log.info("VetPACS stopped")

@@ -90,6 +90,20 @@ class Settings(BaseSettings):
     dicom_tls_port: int = Field(
         2762, description="TCP port of the DICOM TLS listener (used only when `tls_cert` is set; 0 disables)."
     )
+    hl7_host: str = Field("0.0.0.0", description="Address the HL7 v2 (MLLP) listener binds to.")
+    hl7_port: int = Field(2575, description="TCP port of the HL7 v2 MLLP listener; 0 disables it.")
+    hl7_tls_port: int = Field(
+        0,
+        description="TCP port of an HL7 v2 MLLP-over-TLS listener, using `tls_cert` and `tls_key` "
+        "(0 disables; many PMSs speak plain MLLP only).",
+    )
+    hl7_max_message_bytes: int = Field(
+        10 * 1024 * 1024,
+        description="Largest HL7 message accepted; a bigger one is answered AR and its connection closed.",
+    )
+    hl7_idle_timeout: float = Field(
+        300.0, description="Seconds an idle HL7 connection stays open (also ends a frame cut short)."
+    )
     session_idle_minutes: int = Field(
         60, description="A browser session ends after this many minutes without a request."
     )
@@ -115,6 +129,28 @@ class Settings(BaseSettings):
     issuer_of_patient_id: str = Field(
         "VETPACS",
         description="Issuer of Patient ID (0010,0021) stamped on animals registered here: the clinic.",
+    )
+    delivery_max_attempts: int = Field(
+        10,
+        description="Attempts at delivering one event to one partner (webhook or HL7) before it is "
+        "marked dead (shown in the dead-letter view, retried by hand).",
+    )
+    delivery_backoff_seconds: float = Field(
+        5.0,
+        description="Base delay before retrying a failed delivery; doubles with every attempt "
+        "(with random jitter) up to `delivery_backoff_max_seconds`.",
+    )
+    delivery_backoff_max_seconds: float = Field(
+        3600.0, description="Longest delay between two attempts at one delivery."
+    )
+    delivery_timeout_seconds: float = Field(
+        10.0, description="Seconds to wait for a partner's answer (webhook response or HL7 ACK)."
+    )
+    delivery_concurrency: int = Field(
+        4, description="Deliveries sent at the same time by one worker (each to a different ordering key)."
+    )
+    dispatcher_poll_seconds: float = Field(
+        1.0, description="How often the worker looks for new outbox events and due deliveries."
     )
 
     @field_validator("allowed_calling_aets", "cors_origins", mode="before")

@@ -62,7 +62,9 @@ def serve(
     http_host: Annotated[str | None, typer.Option(help="HTTP bind address.")] = None,
     ae_title: Annotated[str | None, typer.Option(help="Our AE title (default VETPACS).")] = None,
     dicom_workers: Annotated[int | None, typer.Option(help="DICOM listener processes.")] = None,
-    only: Annotated[str | None, typer.Option(help="Run only one part: dicom or http.")] = None,
+    hl7_port: Annotated[int | None, typer.Option(help="HL7 v2 MLLP port (default 2575; 0 disables).")] = None,
+    hl7_host: Annotated[str | None, typer.Option(help="HL7 MLLP bind address.")] = None,
+    only: Annotated[str | None, typer.Option(help="Run only one part: dicom, hl7 or http.")] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo studies first (if not there).")] = False,
     tls_cert: Annotated[
         Path | None,
@@ -83,6 +85,8 @@ def serve(
         http_host=http_host,
         ae_title=ae_title,
         dicom_workers=dicom_workers,
+        hl7_port=hl7_port,
+        hl7_host=hl7_host,
         tls_cert=tls_cert,
         tls_key=tls_key,
     )
@@ -97,7 +101,8 @@ def serve(
     tls = f", DICOM TLS port {settings.dicom_tls_port}" if settings.tls_enabled else ""
     console.print(
         f"VetPACS: AE [bold]{settings.ae_title}[/] on DICOM port {settings.dicom_port}{tls}, "
-        f"HTTP {scheme}://{settings.http_host}:{settings.http_port}/health, data in {settings.data_dir}"
+        f"HTTP {scheme}://{settings.http_host}:{settings.http_port}/health, "
+        f"HL7 MLLP port {settings.hl7_port}, data in {settings.data_dir}"
     )
     server.run()
 
