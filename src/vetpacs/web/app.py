@@ -95,6 +95,10 @@ def create_app(archive: Archive, settings: Settings) -> FastAPI:
 
     app.include_router(create_router(archive, settings), prefix="/dicom-web")
 
+    from vetpacs.web import fhir
+
+    app.include_router(fhir.router, prefix=fhir.PREFIX)
+
     @app.get(OPENAPI_URL, include_in_schema=False)
     def openapi_json(actor: Actor = Depends(authenticated)) -> JSONResponse:
         """The OpenAPI description (signed-in users only)."""
