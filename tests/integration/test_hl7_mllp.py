@@ -1,0 +1,205 @@
+"""HL7 v2 over MLLP against a live ``vetpacs serve``: real messages sent with ``mllp_send`` (python-hl7).
+
+ADT and ORM for a dog -> the step is in ``findscu -W`` with species and breed; ADT^A40 moves a
+stored study to the surviving animal (C-FIND shows it under the survivor); garbage bytes, a
+truncated frame and an oversize message get logged (or an AR) and the listener keeps serving.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from dicom_support import AET, HOST, dcmtk, findscu, module_server  # type: ignore[import-not-found]
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from conftest import LiveServer, free_port  # type: ignore[import-not-found]
+from vetpacs.integration.hl7.mllp import frame, read_frame
+
+pytestmark = [pytest.mark.integration, pytest.mark.dcmtk]
+
+DATA = Path(__file__).parent.parent / "data" / "hl7"
+MLLP_SEND = str(Path(sys.executable).parent / "mllp_send")
+DOG = "448771007"
+DX = "1.2.840.10008.5.1.4.1.1.1.1"
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    port = free_port()
+    with module_server(
+        tmp_path_factory.mktemp("hl7"), VETPACS_HL7_PORT=str(port), VETPACS_HL7_MAX_MESSAGE_BYTES="100000"
+    ) as server:
+        server.cli("catalog", "seed")
+        server.hl7_port = port  # type: ignore[attr-defined]
+        yield server
+
+
+def hl7_port(srv: LiveServer) -> int:
+    return int(srv.hl7_port)  # type: ignore[attr-defined]
+
+
+def mllp_send(srv: LiveServer, path: Path) -> str:
+    """Send a message file with python-hl7's ``mllp_send --loose``; its stdout (the ACKs)."""
+    proc = subprocess.run(
+        [MLLP_SEND, "--loose", "-p", str(hl7_port(srv)), "-f", str(path), HOST],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def write(tmp: Path, name: str, text: str) -> Path:
+    path = tmp / name
+    path.write_text(text)
+    return path
+
+
+def test_orm_for_a_dog_appears_in_the_worklist(srv: LiveServer, tmp_path: Path) -> None:
+    out = mllp_send(srv, DATA / "adt_a04_dog.hl7")
+    assert "MSA|AA|ADT0001" in out
+    out = mllp_send(srv, DATA / "orm_o01_dog.hl7")
+    assert "MSA|AA|ORM0001" in out
+    assert mllp_send(srv, DATA / "orm_o01_dog.hl7") == out  # a repeat: the stored ACK, nothing applied twice
+
+    out_dir = tmp_path / "mwl"
+    out_dir.mkdir()
+    keys = [
+        "AccessionNumber=H7ACC1",
+        "PatientName",
+        "PatientID",
+        "PatientSpeciesDescription",
+        "PatientSpeciesCodeSequence",
+        "PatientBreedDescription",
+        "PatientBreedCodeSequence",
+        "PatientSexNeutered",
+        "ResponsiblePerson",
+        "PatientWeight",
+        "StudyInstanceUID",
+        "RequestedProcedureID",
+        "ScheduledProcedureStepSequence[0].Modality",
+        "ScheduledProcedureStepSequence[0].ScheduledProcedureStepID",
+    ]
+    args = ["-W", "-aet", "HL7TEST", "-aec", AET, "-X", "-od", str(out_dir)]
+    for k in keys:
+        args += ["-k", k]
+    proc = dcmtk("findscu", *args, HOST, str(srv.dicom_port))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (answer,) = [dcmread(p) for p in sorted(out_dir.glob("rsp*.dcm"))]
+    assert answer.PatientID == "PMS4711"
+    assert str(answer.PatientName) == "SMITH^Rex"
+    assert answer.PatientSpeciesCodeSequence[0].CodeValue == DOG
+    assert answer.PatientSpeciesDescription
+    assert "Labrador" in str(answer.PatientBreedDescription)
+    assert answer.PatientSexNeutered == "ALTERED"
+    assert str(answer.ResponsiblePerson) == "SMITH^Anna"
+    assert float(answer.PatientWeight) == 31.5
+    assert answer.StudyInstanceUID == "1.2.826.0.1.3680043.10.543.4711"
+    assert answer.RequestedProcedureID == "RP4711"
+    step = answer.ScheduledProcedureStepSequence[0]
+    assert step.Modality == "DX" and step.ScheduledProcedureStepID == "SPS4711"
+
+    with httpx.Client(base_url=srv.http_url + "/api/v1", headers=srv.auth_headers(), timeout=30) as api:
+        page = api.get("/hl7/messages", params={"type": "ORM", "accession": "H7ACC1"}).json()
+        assert page["total"] == 1
+        (item,) = page["items"]
+        assert item["status"] == "applied" and item["ack_code"] == "AA" and item["patient_id"] == "PMS4711"
+        detail = api.get(f"/hl7/messages/{item['id']}").json()
+        assert detail["raw"].startswith("MSH|^~\\&|PMS|CLINIC") and "MSA|AA|ORM0001" in detail["ack_raw"]
+        assert api.get("/hl7/messages/999999").status_code == 404
+    assert httpx.get(srv.http_url + "/api/v1/hl7/messages", timeout=30).status_code == 401
+
+
+def dx_file(path: Path, *, patient_id: str, study_uid: str) -> Path:
+    ds = Dataset()
+    ds.SOPClassUID = DX
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "DX"
+    ds.PatientID = patient_id
+    ds.PatientName = "SMITH^Rexx"
+    ds.StudyDate = datetime.now().strftime("%Y%m%d")
+    ds.Rows = ds.Columns = 4
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelRepresentation = 0
+    ds.PixelData = bytes(range(16))
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = DX
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_a40_moves_studies_to_the_survivor(srv: LiveServer, tmp_path: Path) -> None:
+    mllp_send(srv, DATA / "adt_a04_dog.hl7")  # the survivor PMS4711 (a repeat when run after the ORM test)
+    dup = (
+        "MSH|^~\\&|PMS|CLINIC|VETPACS|VETPACS|20300102113000||ADT^A04^ADT_A01|ADT0099|P|2.5.1\n"
+        "PID|1||PMS9999^^^PMS^PI||SMITH^Rexx||20190304|M\n"
+    )
+    assert "MSA|AA|ADT0099" in mllp_send(srv, write(tmp_path, "dup.hl7", dup))
+    study_uid = generate_uid()
+    image = dx_file(tmp_path / "dx.dcm", patient_id="PMS9999", study_uid=study_uid)
+    proc = dcmtk("storescu", "-aet", "HL7TEST", "-aec", AET, HOST, str(srv.dicom_port), str(image))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    keys = ["QueryRetrieveLevel=STUDY", f"StudyInstanceUID={study_uid}", "PatientID", "PatientName"]
+    (before,) = findscu(srv, "-S", keys, tmp_path / "before")
+    assert before.PatientID == "PMS9999"
+
+    out = mllp_send(srv, DATA / "adt_a40_merge.hl7")
+    assert "MSA|AA|ADT0040" in out
+    (after,) = findscu(srv, "-S", keys, tmp_path / "after")
+    assert after.PatientID == "PMS4711"
+    assert str(after.PatientName) == "SMITH^Rex"
+
+
+def test_bad_input_does_not_stop_the_listener(srv: LiveServer, tmp_path: Path) -> None:
+    port = hl7_port(srv)
+    # garbage outside any frame, then a frame cut short by closing the connection
+    with socket.create_connection((HOST, port), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n\x00\xff garbage")
+        s.sendall(b"\x0bMSH|^~\\&|PMS|CLINIC|VETPACS|VP|2030||ADT^A04|TRUNC1|P|2.5.1\rPID|1||P")
+    # a complete frame of non-HL7 bytes: AR
+    with socket.create_connection((HOST, port), timeout=10) as s:
+        s.sendall(frame(b"\x00\x01 this is not HL7"))
+        ack = read_frame(s).decode()
+        assert "MSA|AR|" in ack and "ERR|" in ack
+        # wrong encoding characters on the same connection: AR, and the connection still serves
+        s.sendall(frame(b"MSH|^^^^|PMS|CLINIC|VETPACS|VP|2030||ADT^A04|ENC1|P|2.5.1\rPID|1||P1||A^B"))
+        ack = read_frame(s).decode()
+        assert "MSA|AR|ENC1" in ack and "MSH^1^2" in ack
+    # an unknown message type: AR naming MSH-9
+    unknown = "MSH|^~\\&|PMS|CLINIC|VETPACS|VP|2030||ZZZ^Z01|UNK1|P|2.5.1\n"
+    out = mllp_send(srv, write(tmp_path, "unknown.hl7", unknown))
+    assert "MSA|AR|UNK1" in out and "MSH^1^9" in out
+    # an oversize message (limit 100000 bytes here): AR, connection closed
+    with socket.create_connection((HOST, port), timeout=10) as s:
+        s.sendall(
+            b"\x0bMSH|^~\\&|PMS|CLINIC|VETPACS|VP|2030||ADT^A04|BIG1|P|2.5.1\r" + b"NTE|1||" + b"x" * 150000
+        )
+        ack = read_frame(s).decode()
+        assert "MSA|AR|BIG1" in ack
+    # the listener still serves: a valid message is applied
+    ok = (
+        "MSH|^~\\&|PMS|CLINIC|VETPACS|VETPACS|20300102130000||ADT^A04|OK1|P|2.4\n"
+        "PID|1||PMS5555^^^PMS^PI||DOE^Milo||20210101|F^N\n"
+    )
+    assert "MSA|AA|OK1" in mllp_send(srv, write(tmp_path, "ok.hl7", ok))
+    with httpx.Client(base_url=srv.http_url + "/api/v1", headers=srv.auth_headers(), timeout=30) as api:
+        statuses = {i["status"] for i in api.get("/hl7/messages", params={"limit": 500}).json()["items"]}
+        assert {"truncated", "rejected", "applied"} <= statuses
