@@ -13,7 +13,7 @@ import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -117,8 +117,6 @@ def bad_search(diagnostics: str, *expression: str) -> FhirError:
 
 
 # --------------------------------------------------------------------------- validation
-M = TypeVar("M")
-
 _MODULES = {
     "Patient": "patient",
     "RelatedPerson": "relatedperson",
@@ -405,8 +403,3 @@ def scan(
         position += len(items)
         if not items or position >= domain_total:
             return kept, total
-
-
-def today() -> date:
-    """Today's local date (kept here so tests read the same clock)."""
-    return date.today()

@@ -2,7 +2,7 @@
 
 Read from the archive index through its one query engine (``archive.query.find_rows`` and
 ``build_response``, so corrected studies show their corrected patient attributes), as FHIR R4
-ImagingStudy (12.12) and Endpoint (8.? Endpoint, connectionType ``dicom-wado-rs``).
+ImagingStudy and Endpoint (connectionType ``dicom-wado-rs``).
 """
 
 from __future__ import annotations
