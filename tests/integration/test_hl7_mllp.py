@@ -8,6 +8,7 @@ truncated frame and an oversize message get logged (or an AR) and the listener k
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from conftest import LiveServer, free_port  # type: ignore[import-not-found]
+from conftest import LiveServer, free_port, require_tool  # type: ignore[import-not-found]
 from vetpacs.integration.hl7.mllp import frame, read_frame
 
 pytestmark = [pytest.mark.integration, pytest.mark.dcmtk]
@@ -203,3 +204,34 @@ def test_bad_input_does_not_stop_the_listener(srv: LiveServer, tmp_path: Path) -
     with httpx.Client(base_url=srv.http_url + "/api/v1", headers=srv.auth_headers(), timeout=30) as api:
         statuses = {i["status"] for i in api.get("/hl7/messages", params={"limit": 500}).json()["items"]}
         assert {"truncated", "rejected", "applied"} <= statuses
+
+
+def test_mllp_over_tls(server_factory: object, tmp_path: Path) -> None:
+    openssl = require_tool("openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    plain, tls = free_port(), free_port()
+    srv: LiveServer = server_factory(  # type: ignore[operator]
+        VETPACS_TLS_CERT=str(cert),
+        VETPACS_TLS_KEY=str(key),
+        VETPACS_DICOM_TLS_PORT="0",
+        VETPACS_HL7_PORT=str(plain),
+        VETPACS_HL7_TLS_PORT=str(tls),
+    )
+    srv.start()
+    message = b"MSH|^~\\&|PMS|CLINIC|VETPACS|VP|2030||ADT^A04|TLS1|P|2.5.1\rPID|1||PMS7000||DOE^Luna\r"
+    context = ssl.create_default_context(cafile=str(cert))
+    with (
+        socket.create_connection((HOST, tls), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as s,
+    ):
+        s.sendall(frame(message))
+        assert "MSA|AA|TLS1" in read_frame(s).decode()
+    with socket.create_connection((HOST, plain), timeout=10) as s:  # the plain port serves too
+        s.sendall(frame(message))
+        assert "MSA|AA|TLS1" in read_frame(s).decode()  # the same control id: the stored ACK
