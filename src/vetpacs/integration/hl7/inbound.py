@@ -335,7 +335,8 @@ class Hl7Listener:
     def _book(self, conn: Connection, msg: hl7.Message, order_id: int, omi: bool, actor: Actor) -> None:
         """Book the order's steps on the station named by IPC-9 (AE title) at TQ1-7/OBR-27.4/OBR-36."""
         ae = p.get(msg, "IPC", 9) if omi else ""
-        ae = ae or p.get(msg, "OBR", 21) if not omi else ae  # some senders put the AE in OBR-21
+        if not omi:
+            ae = p.get(msg, "OBR", 21)  # some ORM senders put the station AE title in OBR-21
         start_raw = (
             (p.get(msg, "TQ1", 7) if omi else "") or p.get(msg, "OBR", 27, 1, 4) or p.get(msg, "OBR", 36)
         )
