@@ -280,7 +280,8 @@ def test_failing_delivery_holds_back_its_key_only(
             )
         ).all()
     # only the first of animal 1 was tried (and failed); the two after it wait behind it
-    assert sorted(a.attempts for a in attempted) == [0, 0, attempted[0].attempts]
+    tried = sorted(a.attempts for a in attempted)
+    assert tried[:2] == [0, 0] and tried[2] >= 1
     assert any(a.attempts >= 1 and "HTTP 503" in a.last_error for a in attempted)
     failing["on"] = False
     drain(dispatcher, lambda: len(receiver.received) == 6)
