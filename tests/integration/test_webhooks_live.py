@@ -324,3 +324,5 @@ def test_partner_admin_dead_letter_and_retry(server_factory: Callable[..., LiveS
         assert denied.status_code == 403
         assert api.delete(f"/partners/{created['id']}").status_code == 204
         assert api.get(f"/partners/{created['id']}").status_code == 404
+    assert srv.stop() == 0  # SIGTERM: the worker stops cleanly with the server
+    assert "outbox dispatcher stopped" in srv.log()

@@ -378,3 +378,18 @@ def test_worker_thread_starts_and_stops(archive: Archive, receiver: Receiver, tm
     finally:
         d.stop()
     assert d._thread is None
+
+
+def test_paused_partner_deliveries_wait_until_it_is_active_again(
+    archive: Archive, receiver: Receiver, dispatcher: Dispatcher
+) -> None:
+    pid = webhook(archive, receiver)
+    event(archive, "order.status_changed", 1, 0)
+    fan_out(archive, can_carry=dispatcher.transports)
+    svc.update_partner(archive, pid, PartnerUpdate(active=False), actor=SYSTEM)
+    for _ in range(5):
+        dispatcher.run_once()
+    assert receiver.received == [] and svc.get_partner(archive, pid).pending == 1
+    svc.update_partner(archive, pid, PartnerUpdate(active=True), actor=SYSTEM)
+    drain(dispatcher, lambda: len(receiver.received) == 1)
+    assert svc.list_deliveries(archive, partner_id=pid).items[0].attempts == 1

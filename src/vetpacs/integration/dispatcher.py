@@ -233,14 +233,18 @@ def fan_out(
     ``can_carry`` maps a partner kind to its transport: a partner only gets the event types its
     transport handles (an HL7 partner subscribed to ``*`` gets no ``owner.updated``).
     """
-    if archive.engine.dialect.name != "postgresql":
-        with archive.engine.connect() as conn:  # cheap look first: no write lock when idle
-            cursor_now = conn.execute(
-                select(CURSORS.c.last_event_id).where(CURSORS.c.name == FANOUT)
-            ).scalar()
-            newest = conn.execute(select(func.max(OUTBOX.c.id))).scalar()
-        if newest is None or (cursor_now is not None and newest <= cursor_now):
-            return 0
+    postgres = archive.engine.dialect.name == "postgresql"
+    since = utcnow() - timedelta(seconds=lookback_seconds)
+    with archive.engine.connect() as conn:  # cheap look first: no write lock when idle
+        cursor_now = conn.execute(select(CURSORS.c.last_event_id).where(CURSORS.c.name == FANOUT)).scalar()
+        newest = conn.execute(select(func.max(OUTBOX.c.id))).scalar()
+        recent = (
+            postgres
+            and conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.created_at >= since).limit(1)).first()
+            is not None
+        )
+    if newest is None or (cursor_now is not None and newest <= cursor_now and not recent):
+        return 0
     with archive.write_transaction() as conn:
         _ensure_cursor(conn)
         cursor_stmt = select(CURSORS.c.last_event_id).where(CURSORS.c.name == FANOUT)
@@ -253,20 +257,19 @@ def fan_out(
         rows = conn.execute(
             select(OUTBOX).where(OUTBOX.c.id > cursor).order_by(OUTBOX.c.id).limit(batch)
         ).all()
-        recent: Sequence[Any] = []
-        if conn.dialect.name == "postgresql" and cursor > 0:
+        behind: Sequence[Any] = []
+        if postgres and cursor > 0:
             # A transaction that took its id before a later one but committed after it would be
             # behind the cursor already: look at recent events again (the unique key dedupes).
-            since = utcnow() - timedelta(seconds=lookback_seconds)
-            recent = conn.execute(
+            behind = conn.execute(
                 select(OUTBOX)
                 .where(OUTBOX.c.id <= cursor, OUTBOX.c.created_at >= since)
                 .order_by(OUTBOX.c.id)
                 .limit(batch)
             ).all()
-        if not rows and not recent:
+        if not rows and not behind:
             return 0
-        made = _fan_out_rows(conn, partners, [*recent, *rows], can_carry)
+        made = _fan_out_rows(conn, partners, [*behind, *rows], can_carry)
         if rows:
             conn.execute(update(CURSORS).where(CURSORS.c.name == FANOUT).values(last_event_id=rows[-1].id))
     if made:
@@ -331,11 +334,13 @@ def due_query(now: datetime, limit: int) -> Any:
             earlier.c.event_id < DELIVERIES.c.event_id,
         )
     )
+    active = select(PARTNERS.c.id).where(PARTNERS.c.active.is_(True))
     return (
         select(DELIVERIES.c.id, DELIVERIES.c.attempts)
         .where(
             DELIVERIES.c.status == DeliveryStatus.PENDING.value,
             DELIVERIES.c.next_attempt_at <= now,
+            DELIVERIES.c.partner_id.in_(active),  # a paused partner's deliveries wait
             ~blocked,
         )
         .order_by(DELIVERIES.c.event_id)
