@@ -24,7 +24,8 @@ from vetpacs.auth.service import SESSIONS, TOKENS, create_user, issue_token
 from vetpacs.config import Settings
 from vetpacs.web.app import create_app
 
-PUBLIC = {("GET", "/health"), ("POST", "/api/v1/auth/login")}
+# The only routes open without credentials: health, login, and the viewer's self-contained sign-in page.
+PUBLIC = {("GET", "/health"), ("POST", "/api/v1/auth/login"), ("GET", "/viewer/login")}
 PASSWORDS = {"admin": "admin-password-1", "tech": "tech-password-1", "desk": "desk-password-1"}
 
 
@@ -104,7 +105,11 @@ def test_every_route_but_health_and_login_answers_401_without_credentials(front:
             path = concrete_path(route_path)
             response = front.client.request(method, path)
             assert response.status_code == 401, f"{method} {route_path}: {response.status_code}"
-            if method != "HEAD":
+            if method != "HEAD" and route_path.startswith("/fhir"):
+                # FHIR answers errors as an OperationOutcome (application/fhir+json)
+                assert response.headers["content-type"].startswith("application/fhir+json")
+                assert response.json()["resourceType"] == "OperationOutcome"
+            elif method != "HEAD":
                 assert_problem(response, 401)
             assert_challenges(response)
             checked.append(f"{method} {path}")
@@ -120,6 +125,42 @@ def test_every_route_but_health_and_login_answers_401_without_credentials(front:
 def test_public_routes(front: Front) -> None:
     assert front.client.get("/health").status_code == 200
     assert_problem(front.client.post("/api/v1/auth/login", json={}), 422)
+
+
+def test_viewer_shell_needs_a_session_and_sends_browsers_to_the_login_page(front: Front) -> None:
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    for path in ("/viewer/?accession=A1", "/viewer", "/viewer/assets/index.js"):
+        response = front.client.get(path, headers=html, follow_redirects=False)
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/viewer/login?next=%2Fviewer")
+    assert (
+        "accession%3DA1"
+        in front.client.get("/viewer/?accession=A1", headers=html, follow_redirects=False).headers["location"]
+    )
+    # Not a browser: the usual 401 problem.
+    assert_problem(front.client.get("/viewer/"), 401)
+    # The sign-in page is public and self-contained, built or not (503 page when not built).
+    login = front.client.get("/viewer/login")
+    assert login.status_code in (200, 503) and "text/html" in login.headers["content-type"]
+    if login.status_code == 200:
+        assert "/api/v1/auth/login" in login.text and "<script src" not in login.text
+    # Signed in: the shell (or the not-built page), never a redirect.
+    front.client.post("/api/v1/auth/login", json={"username": "desk", "password": PASSWORDS["desk"]})
+    shell = front.client.get("/viewer/?accession=A1", headers=html, follow_redirects=False)
+    assert shell.status_code in (200, 503) and "text/html" in shell.headers["content-type"]
+    assert front.client.get("/viewer/../../pyproject.toml", headers=html).status_code in (200, 404, 503)
+    assert "[project]" not in front.client.get("/viewer/..%2F..%2Fpyproject.toml").text
+
+
+def test_viewer_not_built_answers_503(archive: Archive, tmp_path: Path) -> None:
+    create_user(archive, username="vet", role=Role.VETERINARIAN, password="vet-password-1", actor=SYSTEM)
+    for f in make_front(archive, tmp_path, viewer_dir=tmp_path / "no-build"):
+        login = f.client.get("/viewer/login")
+        assert login.status_code == 503 and "not built" in login.text and "npm run build" in login.text
+        f.client.post("/api/v1/auth/login", json={"username": "vet", "password": "vet-password-1"})
+        shell = f.client.get("/viewer/", headers={"Accept": "text/html"})
+        assert shell.status_code == 503 and "not built" in shell.text
+        assert f.client.get("/health").status_code == 200
 
 
 # --------------------------------------------------------------------------- tokens
