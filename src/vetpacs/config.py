@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         60, description="A browser session ends after this many minutes without a request."
     )
     session_max_hours: int = Field(12, description="A browser session ends this many hours after login.")
+    viewer_dir: Path | None = Field(
+        None,
+        description="Folder of the built browser viewer served at `/viewer/` (Vite output). Default: "
+        "`frontend/dist` of the source checkout. Missing: `/viewer/` answers 503 (not built).",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins allowed to call the HTTP API from a browser (CORS, with credentials; comma "

@@ -1,7 +1,8 @@
 """The FastAPI application: health, the REST API, DICOMweb and the API docs.
 
-Every route but ``/health`` and ``POST /api/v1/auth/login`` requires authentication
-(``web/deps.py``); every error is problem+json (``web/errors.py``).
+Every route but ``/health``, ``POST /api/v1/auth/login`` and the viewer's sign-in page
+(``GET /viewer/login``, ``web/ui.py``) requires authentication (``web/deps.py``); every error is
+problem+json (``web/errors.py``).
 """
 
 from __future__ import annotations
@@ -98,6 +99,10 @@ def create_app(archive: Archive, settings: Settings) -> FastAPI:
     from vetpacs.web import fhir
 
     app.include_router(fhir.router, prefix=fhir.PREFIX)
+
+    from vetpacs.web import ui
+
+    app.include_router(ui.router)
 
     @app.get(OPENAPI_URL, include_in_schema=False)
     def openapi_json(actor: Actor = Depends(authenticated)) -> JSONResponse:

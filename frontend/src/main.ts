@@ -1,0 +1,488 @@
+/**
+ * The VetPACS diagnostic viewer: Cornerstone3D stack viewports over our DICOMweb.
+ *
+ * Open with /viewer/?StudyInstanceUID=... or /viewer/?accession=... (a PMS launches it in context).
+ * Mouse: left = active tool (window/level by default), middle = pan, right = zoom, wheel = scroll.
+ * Keys: arrows scroll, W/P/Z/L choose a tool, I inverts, R resets, space plays cine.
+ */
+import './style.css';
+import {
+  Enums,
+  RenderingEngine,
+  eventTarget,
+  init as coreInit,
+  utilities as csUtils,
+  type Types,
+} from '@cornerstonejs/core';
+import * as csTools from '@cornerstonejs/tools';
+import { init as loaderInit, wadors } from '@cornerstonejs/dicom-image-loader';
+import { DICOMWEB, TAG, getJson, nums, num, resolveStudy, str, type DicomJson } from './dicomweb';
+import { calibrationOf, formatLength, type Calibration, type Point } from './geometry';
+import { presetsFor, type Preset } from './presets';
+
+const ENGINE_ID = 'vetpacs';
+const GROUP_ID = 'vetpacs-tools';
+const LAYOUTS: Record<string, number> = { '1x1': 1, '1x2': 2, '2x2': 4 };
+
+interface SeriesInfo {
+  uid: string;
+  modality: string;
+  description: string;
+  number: number;
+  imageIds: string[];
+  multiframe: boolean;
+}
+
+interface Slot {
+  viewportId: string;
+  element: HTMLDivElement;
+  overlay: HTMLDivElement;
+  overlayBr: HTMLDivElement;
+  series?: SeriesInfo;
+  defaultVoi?: Types.VOIRange;
+  playing: boolean;
+}
+
+const calibrations = new Map<string, Calibration>(); // imageId -> how lengths are measured on it
+const seriesByUid = new Map<string, SeriesInfo>();
+let studyUid = '';
+let engine: RenderingEngine;
+let toolGroup: csTools.Types.IToolGroup;
+let slots: Slot[] = [];
+let active = 0;
+let firstImageMs: number | undefined;
+
+const $ = <T extends HTMLElement>(sel: string): T => document.querySelector(sel) as T;
+
+function setStatus(text: string): void {
+  $('#status').textContent = text;
+}
+
+function viewportOf(slot: Slot): Types.IStackViewport {
+  return engine.getViewport(slot.viewportId) as Types.IStackViewport;
+}
+
+// --------------------------------------------------------------------------- measurements
+function imagePoint(imageId: string, world: Types.Point3): Point {
+  const p = csUtils.worldToImageCoords(imageId, world);
+  if (!p) throw new Error('point outside the image plane');
+  return [p[0], p[1]];
+}
+
+function lengthText(imageId: string, points: Types.Point3[]): string | undefined {
+  if (points.length < 2) return undefined;
+  const calibration = calibrations.get(imageId) ?? { unit: 'px' };
+  return formatLength(imagePoint(imageId, points[0]), imagePoint(imageId, points[1]), calibration);
+}
+
+function refreshMeasurementList(): void {
+  const list = $('#measurement-list');
+  list.replaceChildren();
+  const all = csTools.annotation.state.getAllAnnotations();
+  for (const a of all) {
+    if (a.metadata?.toolName !== csTools.LengthTool.toolName) continue;
+    const imageId = a.metadata.referencedImageId;
+    const points = a.data.handles?.points as Types.Point3[] | undefined;
+    if (!imageId || !points) continue;
+    const text = lengthText(imageId, points);
+    if (!text) continue;
+    const [p, q] = [imagePoint(imageId, points[0]), imagePoint(imageId, points[1])];
+    const li = document.createElement('li');
+    li.className = 'measurement';
+    li.dataset.tool = 'Length';
+    li.dataset.points = [p, q].map((pt) => pt.map((v) => v.toFixed(2)).join(',')).join(';');
+    li.textContent = `Length ${text}`;
+    list.append(li);
+  }
+}
+
+// --------------------------------------------------------------------------- tools
+function setupTools(): void {
+  const { ToolGroupManager, Enums: TE } = csTools;
+  for (const T of [
+    csTools.WindowLevelTool,
+    csTools.PanTool,
+    csTools.ZoomTool,
+    csTools.StackScrollTool,
+    csTools.LengthTool,
+  ]) {
+    csTools.addTool(T);
+  }
+  toolGroup = ToolGroupManager.createToolGroup(GROUP_ID)!;
+  toolGroup.addTool(csTools.WindowLevelTool.toolName);
+  toolGroup.addTool(csTools.PanTool.toolName);
+  toolGroup.addTool(csTools.ZoomTool.toolName);
+  toolGroup.addTool(csTools.StackScrollTool.toolName);
+  toolGroup.addTool(csTools.LengthTool.toolName, {
+    // Our own units: mm only with Pixel Spacing, "detector mm" with Imager Pixel Spacing alone.
+    getTextLines: (data: { handles: { points: Types.Point3[] } }, targetId: string) => {
+      const imageId = targetId.startsWith('imageId:') ? targetId.slice('imageId:'.length) : '';
+      const text = imageId ? lengthText(imageId, data.handles.points) : undefined;
+      return text ? [text] : undefined;
+    },
+  });
+  toolGroup.setToolActive(csTools.WindowLevelTool.toolName, {
+    bindings: [{ mouseButton: TE.MouseBindings.Primary }],
+  });
+  toolGroup.setToolActive(csTools.PanTool.toolName, {
+    bindings: [{ mouseButton: TE.MouseBindings.Auxiliary }],
+  });
+  toolGroup.setToolActive(csTools.ZoomTool.toolName, {
+    bindings: [{ mouseButton: TE.MouseBindings.Secondary }],
+  });
+  toolGroup.setToolActive(csTools.StackScrollTool.toolName, {
+    bindings: [{ mouseButton: TE.MouseBindings.Wheel }],
+  });
+  toolGroup.setToolPassive(csTools.LengthTool.toolName);
+
+  for (const name of [
+    TE.Events.ANNOTATION_COMPLETED,
+    TE.Events.ANNOTATION_MODIFIED,
+    TE.Events.ANNOTATION_REMOVED,
+  ]) {
+    eventTarget.addEventListener(name, refreshMeasurementList);
+  }
+}
+
+const PRIMARY_TOOLS = ['WindowLevel', 'Pan', 'Zoom', 'Length'];
+
+function selectTool(name: string): void {
+  const { Enums: TE } = csTools;
+  for (const tool of PRIMARY_TOOLS) {
+    if (tool === name) continue;
+    // Keep the secondary bindings (middle = pan, right = zoom); only the primary moves.
+    const bindings =
+      tool === 'Pan'
+        ? [{ mouseButton: TE.MouseBindings.Auxiliary }]
+        : tool === 'Zoom'
+          ? [{ mouseButton: TE.MouseBindings.Secondary }]
+          : [];
+    if (bindings.length) toolGroup.setToolActive(tool, { bindings });
+    else toolGroup.setToolPassive(tool);
+  }
+  const extra =
+    name === 'Pan'
+      ? [{ mouseButton: TE.MouseBindings.Auxiliary }]
+      : name === 'Zoom'
+        ? [{ mouseButton: TE.MouseBindings.Secondary }]
+        : [];
+  toolGroup.setToolActive(name, { bindings: [{ mouseButton: TE.MouseBindings.Primary }, ...extra] });
+  document.querySelectorAll<HTMLButtonElement>('[data-tool]').forEach((b) => {
+    b.classList.toggle('active', b.dataset.tool === name);
+  });
+}
+
+// --------------------------------------------------------------------------- series and stacks
+async function loadSeriesList(): Promise<SeriesInfo[]> {
+  const series = await getJson(`/studies/${studyUid}/series`);
+  series.sort((a, b) => (num(a, TAG.SeriesNumber) ?? 0) - (num(b, TAG.SeriesNumber) ?? 0));
+  const nav = $('#series');
+  nav.replaceChildren();
+  const out: SeriesInfo[] = [];
+  for (const s of series) {
+    const uid = str(s, TAG.SeriesInstanceUID);
+    const info: SeriesInfo = {
+      uid,
+      modality: str(s, TAG.Modality),
+      description: str(s, TAG.SeriesDescription),
+      number: num(s, TAG.SeriesNumber) ?? 0,
+      imageIds: [],
+      multiframe: false,
+    };
+    seriesByUid.set(uid, info);
+    out.push(info);
+    const button = document.createElement('button');
+    button.className = 'thumb';
+    button.dataset.series = uid;
+    button.draggable = true;
+    const img = document.createElement('img');
+    img.alt = `${info.modality} series ${info.number}`;
+    img.loading = 'lazy';
+    img.src = `${DICOMWEB}/studies/${studyUid}/series/${uid}/thumbnail`;
+    const label = document.createElement('span');
+    const count = num(s, TAG.NumberOfSeriesRelatedInstances);
+    label.textContent = `${info.modality} ${info.number} ${info.description}${count ? ` (${count})` : ''}`;
+    button.append(img, label);
+    button.addEventListener('click', () => void showSeries(slots[active], info));
+    button.addEventListener('dragstart', (e) => e.dataTransfer?.setData('text/x-series', uid));
+    nav.append(button);
+  }
+  return out;
+}
+
+/** Image ids of a series (one per frame), sorted by Instance Number, and their metadata registered. */
+async function imageIdsOf(series: SeriesInfo): Promise<string[]> {
+  if (series.imageIds.length) return series.imageIds;
+  const instances = await getJson(`/studies/${studyUid}/series/${series.uid}/metadata`);
+  instances.sort((a, b) => (num(a, TAG.InstanceNumber) ?? 0) - (num(b, TAG.InstanceNumber) ?? 0));
+  const base = `${location.origin}${DICOMWEB}/studies/${studyUid}/series/${series.uid}`;
+  const ids: string[] = [];
+  for (const meta of instances) {
+    const sop = str(meta, TAG.SOPInstanceUID);
+    const frames = num(meta, TAG.NumberOfFrames) ?? 1;
+    if (frames > 1) series.multiframe = true;
+    const calibration = calibrationOf(nums(meta, TAG.PixelSpacing), nums(meta, TAG.ImagerPixelSpacing));
+    for (let f = 1; f <= frames; f++) {
+      const imageId = `wadors:${base}/instances/${sop}/frames/${f}`;
+      wadors.metaDataManager.add(imageId, meta as never);
+      calibrations.set(imageId, calibration);
+      ids.push(imageId);
+    }
+  }
+  series.imageIds = ids;
+  return ids;
+}
+
+async function showSeries(slot: Slot, series: SeriesInfo): Promise<void> {
+  stopCine(slot);
+  slot.series = series;
+  slot.defaultVoi = undefined;
+  setStatus(`Loading ${series.modality} ${series.number}...`);
+  const ids = await imageIdsOf(series);
+  const viewport = viewportOf(slot);
+  await viewport.setStack(ids, 0);
+  viewport.render();
+  setStatus('');
+  document.querySelectorAll<HTMLButtonElement>('.thumb').forEach((b) => {
+    b.classList.toggle('active', slots.some((s) => s.series?.uid === b.dataset.series));
+  });
+  if (slots.indexOf(slot) === active) updateControls();
+}
+
+// --------------------------------------------------------------------------- overlays, presets, cine
+function updateOverlay(slot: Slot): void {
+  const viewport = viewportOf(slot);
+  if (!slot.series || !viewport) return;
+  const total = viewport.getImageIds().length;
+  const index = viewport.getCurrentImageIdIndex();
+  const { voiRange, invert } = viewport.getProperties();
+  const lines = [`${slot.series.modality} ${slot.series.number} ${slot.series.description}`];
+  lines.push(`Im: ${index + 1}/${total}`);
+  const imageId = viewport.getCurrentImageId();
+  const unit = imageId ? calibrations.get(imageId)?.unit : undefined;
+  if (unit) lines.push(unit === 'mm' ? 'Calibrated (Pixel Spacing)' : unit === 'detector mm' ? 'Detector mm only' : 'Not calibrated (px)');
+  slot.overlay.textContent = lines.join('\n');
+  const wl = voiRange ? csUtils.windowLevel.toWindowLevel(voiRange.lower, voiRange.upper) : undefined;
+  const zoom = viewport.getZoom();
+  slot.overlayBr.textContent = [
+    wl ? `W: ${Math.round(wl.windowWidth)} L: ${Math.round(wl.windowCenter)}` : '',
+    `Zoom: ${zoom.toFixed(2)}${invert ? '  Inverted' : ''}`,
+  ].join('\n');
+  slot.overlay.dataset.index = String(index + 1);
+  slot.overlayBr.dataset.ww = wl ? String(Math.round(wl.windowWidth)) : '';
+  slot.overlayBr.dataset.wc = wl ? String(Math.round(wl.windowCenter)) : '';
+}
+
+function updateControls(): void {
+  const slot = slots[active];
+  const select = $<HTMLSelectElement>('#preset');
+  select.replaceChildren();
+  const presets: Preset[] = presetsFor(slot?.series?.modality ?? '');
+  const header = new Option('Window: default', '');
+  select.append(header, ...presets.map((p) => new Option(`${p.name} (${p.width}/${p.center})`, p.name)));
+  $('#cine-controls').hidden = !(slot?.series && (slot.series.multiframe || slot.series.modality === 'US' || slot.series.modality === 'XA'));
+  $('#cine').textContent = slot?.playing ? 'Stop' : 'Play';
+}
+
+function applyPreset(name: string): void {
+  const slot = slots[active];
+  const viewport = viewportOf(slot);
+  if (!name) {
+    if (slot.defaultVoi) viewport.setProperties({ voiRange: slot.defaultVoi });
+  } else {
+    const preset = presetsFor(slot.series?.modality ?? '').find((p) => p.name === name);
+    if (!preset) return;
+    viewport.setProperties({ voiRange: csUtils.windowLevel.toLowHighRange(preset.width, preset.center) });
+  }
+  viewport.render();
+}
+
+function stopCine(slot: Slot): void {
+  if (slot.playing) csTools.utilities.cine.stopClip(slot.element);
+  slot.playing = false;
+}
+
+function toggleCine(): void {
+  const slot = slots[active];
+  if (!slot?.series) return;
+  if (slot.playing) stopCine(slot);
+  else {
+    const fps = Math.max(1, Math.min(60, Number($<HTMLInputElement>('#fps').value) || 15));
+    csTools.utilities.cine.playClip(slot.element, { framesPerSecond: fps, loop: true });
+    slot.playing = true;
+  }
+  updateControls();
+}
+
+// --------------------------------------------------------------------------- layout
+function setActive(index: number): void {
+  active = index;
+  slots.forEach((s, i) => s.element.parentElement!.classList.toggle('active', i === index));
+  updateControls();
+}
+
+function buildLayout(name: string): void {
+  const count = LAYOUTS[name] ?? 1;
+  const previous = slots.map((s) => s.series);
+  slots.forEach((s) => stopCine(s));
+  for (const s of slots) {
+    toolGroup.removeViewports(ENGINE_ID, s.viewportId);
+    engine.disableElement(s.viewportId);
+  }
+  const grid = $('#viewports');
+  grid.className = `layout-${name}`;
+  grid.replaceChildren();
+  slots = [];
+  for (let i = 0; i < count; i++) {
+    const cell = document.createElement('div');
+    cell.className = 'viewport';
+    const element = document.createElement('div');
+    element.style.width = '100%';
+    element.style.height = '100%';
+    element.oncontextmenu = (e) => e.preventDefault();
+    element.dataset.viewport = String(i);
+    const overlay = document.createElement('div');
+    overlay.className = 'overlay';
+    const overlayBr = document.createElement('div');
+    overlayBr.className = 'overlay br';
+    cell.append(element, overlay, overlayBr);
+    grid.append(cell);
+    const slot: Slot = { viewportId: `vp${i}`, element, overlay, overlayBr, playing: false };
+    slots.push(slot);
+    cell.addEventListener('pointerdown', () => setActive(i), true);
+    cell.addEventListener('dragover', (e) => e.preventDefault());
+    cell.addEventListener('drop', (e) => {
+      e.preventDefault();
+      const series = seriesByUid.get(e.dataTransfer?.getData('text/x-series') ?? '');
+      if (series) void showSeries(slot, series);
+    });
+    element.addEventListener(Enums.Events.IMAGE_RENDERED, () => {
+      if (firstImageMs === undefined) {
+        firstImageMs = performance.now();
+        document.body.dataset.firstImageMs = firstImageMs.toFixed(0);
+      }
+      if (!slot.defaultVoi) slot.defaultVoi = viewportOf(slot).getProperties().voiRange;
+      updateOverlay(slot);
+    });
+  }
+  engine.setViewports(
+    slots.map((s) => ({ viewportId: s.viewportId, type: Enums.ViewportType.STACK, element: s.element })),
+  );
+  for (const s of slots) toolGroup.addViewport(s.viewportId, ENGINE_ID);
+  document.querySelectorAll<HTMLButtonElement>('[data-layout]').forEach((b) => {
+    b.classList.toggle('active', b.dataset.layout === name);
+  });
+  setActive(Math.min(active, count - 1));
+  // Keep what was shown; fill new cells with the next series.
+  const all = [...seriesByUid.values()];
+  slots.forEach((s, i) => {
+    const series = previous[i] ?? all[i];
+    if (series) void showSeries(s, series);
+  });
+}
+
+// --------------------------------------------------------------------------- input
+function scrollActive(delta: number): void {
+  const slot = slots[active];
+  if (!slot?.series) return;
+  csUtils.scroll(viewportOf(slot), { delta });
+}
+
+function resetActive(): void {
+  const slot = slots[active];
+  if (!slot?.series) return;
+  const viewport = viewportOf(slot);
+  viewport.resetCamera();
+  viewport.resetProperties();
+  if (slot.defaultVoi) viewport.setProperties({ voiRange: slot.defaultVoi, invert: false });
+  viewport.render();
+  $<HTMLSelectElement>('#preset').value = '';
+}
+
+function invertActive(): void {
+  const slot = slots[active];
+  if (!slot?.series) return;
+  const viewport = viewportOf(slot);
+  viewport.setProperties({ invert: !viewport.getProperties().invert });
+  viewport.render();
+}
+
+function bindUi(): void {
+  document.querySelectorAll<HTMLButtonElement>('[data-tool]').forEach((b) => {
+    b.addEventListener('click', () => selectTool(b.dataset.tool!));
+  });
+  document.querySelectorAll<HTMLButtonElement>('[data-layout]').forEach((b) => {
+    b.addEventListener('click', () => buildLayout(b.dataset.layout!));
+  });
+  $('#invert').addEventListener('click', invertActive);
+  $('#reset').addEventListener('click', resetActive);
+  $('#cine').addEventListener('click', toggleCine);
+  $<HTMLSelectElement>('#preset').addEventListener('change', (e) => applyPreset((e.target as HTMLSelectElement).value));
+  document.addEventListener('keydown', (e) => {
+    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+    const keys: Record<string, () => void> = {
+      ArrowUp: () => scrollActive(-1),
+      ArrowLeft: () => scrollActive(-1),
+      ArrowDown: () => scrollActive(1),
+      ArrowRight: () => scrollActive(1),
+      w: () => selectTool('WindowLevel'),
+      p: () => selectTool('Pan'),
+      z: () => selectTool('Zoom'),
+      l: () => selectTool('Length'),
+      i: invertActive,
+      r: resetActive,
+      ' ': toggleCine,
+    };
+    const action = keys[e.key] ?? keys[e.key.toLowerCase()];
+    if (action) {
+      e.preventDefault();
+      action();
+    }
+  });
+}
+
+/** Test and integration hook: canvas (CSS px, relative to the element) of an image point. */
+function imageToCanvas(x: number, y: number, slotIndex = active): [number, number] {
+  const viewport = viewportOf(slots[slotIndex]);
+  const imageId = viewport.getCurrentImageId();
+  const world = csUtils.imageToWorldCoords(imageId, [x, y]);
+  const c = viewport.worldToCanvas(world as Types.Point3);
+  return [c[0], c[1]];
+}
+
+// --------------------------------------------------------------------------- start
+async function main(): Promise<void> {
+  const params = new URLSearchParams(location.search);
+  let study: DicomJson;
+  try {
+    study = await resolveStudy(params);
+  } catch (e) {
+    setStatus(String((e as Error).message ?? e));
+    document.body.dataset.error = 'study';
+    return;
+  }
+  studyUid = str(study, TAG.StudyInstanceUID);
+  const name = str(study, TAG.PatientName).replace(/\^/g, ' ');
+  $('#study-title').textContent =
+    `${name} · ${str(study, TAG.PatientSpeciesDescription)} · ${str(study, TAG.StudyDescription)} · ${str(study, TAG.AccessionNumber)}`;
+  document.title = `${name} · VetPACS`;
+
+  await coreInit();
+  loaderInit({ maxWebWorkers: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) });
+  csTools.init();
+  setupTools();
+  engine = new RenderingEngine(ENGINE_ID);
+  bindUi();
+  const series = await loadSeriesList();
+  buildLayout('1x1');
+  if (!series.length) setStatus('This study has no series');
+  window.addEventListener('resize', () => engine.resize(true, true));
+  (window as unknown as { vetpacs: unknown }).vetpacs = { imageToCanvas, setStatus };
+  document.body.dataset.ready = '1';
+}
+
+void main().catch((e: unknown) => {
+  console.error(e);
+  setStatus(`Error: ${(e as Error).message ?? e}`);
+  document.body.dataset.error = 'viewer';
+});
