@@ -41,7 +41,8 @@ def build_archive(settings: Settings, *, run_migrations: bool = True) -> Archive
         case_insensitive_names=settings.case_insensitive_names,
     )
     # Arriving studies file themselves: linked to their order, or queued for reconciliation.
-    archive.study_hooks.append(LINKER)
+    if settings.auto_link:
+        archive.study_hooks.append(LINKER)
     return archive
 
 
@@ -72,7 +73,7 @@ class Server:
         removed = self.archive.store.recover()
         if removed:
             log.warning("removed %d half-written blob(s) left by an earlier crash", removed)
-        if only in (None, "dicom"):
+        if only in (None, "dicom") and settings.auto_link:
             # studies stored just before a crash, before their linking ran
             swept = sweep_unlinked(self.archive)
             if swept:

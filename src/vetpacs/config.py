@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         512,
         description="Disk space (MiB) for cached rendered frames and thumbnails (`cache/` in the data dir).",
     )
+    auto_link: bool = Field(
+        True,
+        description="Link arriving studies to their orders, or queue them for reconciliation "
+        "(docs/workflow.md). Off: studies are only archived.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
     tls_cert: Path | None = Field(
         None,
