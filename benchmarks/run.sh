@@ -17,26 +17,30 @@ fi
 [ -x "$ROOT/.venv/bin/vetpacs" ] || { python3 -m venv "$ROOT/.venv"; "$ROOT/.venv/bin/pip" install -q -e "$ROOT"; }
 T="$BENCH/targets-vetpacs"
 mkdir -p "$T"
-for workers in 1 2; do
-  name="vetpacs"; [ "$workers" = 1 ] || name="vetpacs-${workers}w"
-  cat >"$T/$name.json" <<JSON
+target() {  # name, description, env JSON
+  cat >"$T/$1.json" <<JSON
 {
-  "name": "$name",
-  "description": "VetPACS ($workers DICOM listener process(es)), SQLite + folder store, fsync per instance",
+  "name": "$1",
+  "description": "$2",
   "host": "127.0.0.1", "port": 11114, "aet": "VETPACS",
   "dicomweb": "http://127.0.0.1:8044/dicom-web",
   "start": "$HERE/target/start.sh", "stop": "$HERE/target/stop.sh",
-  "env": {"VETPACS_DICOM_WORKERS": "$workers"},
+  "env": $3,
   "count": "cfind",
   "capabilities": ["store", "find", "move", "get", "qido", "wado", "rendered"]
 }
 JSON
-done
+}
+target vetpacs "VetPACS, one DICOM listener process, SQLite + folder store, fsync per instance" '{"VETPACS_DICOM_WORKERS": "1"}'
+target vetpacs-2w "VetPACS with two DICOM listener processes on one port" '{"VETPACS_DICOM_WORKERS": "2"}'
+target vetpacs-nolink "VetPACS without auto-linking (archive only): what linking costs" '{"VETPACS_AUTO_LINK": "false"}'
 mkdir -p "$HERE/results"
 # bench_vet.py = the harness's bench.py plus the owner queries; run like run_all.sh does it, in a
 # private loopback-only network namespace (Orthanc 1.10 and DCMTK's storescp cannot bind to 127.0.0.1).
-TARGETS=("orthanc-nodelay" "$T/vetpacs.json")
-[ -n "${VETPACS_BENCH_2W:-}" ] && TARGETS+=("$T/vetpacs-2w.json")
+# VETPACS_BENCH_TARGETS: which VetPACS variants run after Orthanc (default: vetpacs), e.g.
+# "vetpacs vetpacs-nolink" for the cost of linking, "vetpacs vetpacs-2w" for two listener processes.
+TARGETS=("orthanc-nodelay")
+for name in ${VETPACS_BENCH_TARGETS:-vetpacs}; do TARGETS+=("$T/$name.json"); done
 OUT="$HERE/results/$(date +%Y%m%d-%H%M%S)"
 cd "$BENCH"
 exec unshare --net env BENCH_IN_NETNS=1 BENCH_DIR="$BENCH" bash -c \
