@@ -4,6 +4,7 @@ from vetpacs import events as event_models
 from vetpacs.archive import models as archive_models
 from vetpacs.auth import models as auth_models
 from vetpacs.integration import models as integration_models
+from vetpacs.measurements import models as measurement_models
 from vetpacs.nodes import models as node_models
 from vetpacs.orders import models as order_models
 from vetpacs.patients import models as patient_models
@@ -13,6 +14,7 @@ __all__ = [
     "auth_models",
     "event_models",
     "integration_models",
+    "measurement_models",
     "node_models",
     "order_models",
     "patient_models",

@@ -1,0 +1,67 @@
+"""Generated images with known geometry for the measurement tests (DX with spacing, CT with HU)."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import numpy as np
+from pydicom import dcmwrite
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+DX = "1.2.840.10008.5.1.4.1.1.1.1"
+CT = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def make_image(
+    *,
+    study_uid: str,
+    modality: str = "DX",
+    size: int = 64,
+    pixel_spacing: list[float] | None = None,
+    imager_pixel_spacing: list[float] | None = None,
+    fill: int = 1000,
+    intercept: float | None = None,
+) -> tuple[bytes, str]:
+    """Part 10 bytes of a size x size 16-bit image whose pixel (c, r) = fill + c + 10 * r; and its SOP UID."""
+    ds = Dataset()
+    ds.SOPClassUID = CT if modality == "CT" else DX
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = modality
+    ds.PatientName = "Rex^Measure"
+    ds.PatientID = "MEAS-1"
+    ds.PatientSpeciesDescription = "Canine"
+    ds.StudyDate = "20261129"
+    ds.StudyTime = "101010"
+    ds.AccessionNumber = "ACC-MEAS"
+    ds.StudyID = "1"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    if pixel_spacing:
+        ds.PixelSpacing = pixel_spacing
+    if imager_pixel_spacing:
+        ds.ImagerPixelSpacing = imager_pixel_spacing
+    if intercept is not None:
+        ds.RescaleIntercept = intercept
+        ds.RescaleSlope = 1
+        ds.RescaleType = "HU"
+    cols, rows = np.meshgrid(np.arange(size), np.arange(size))
+    pixels = (fill + cols + 10 * rows).astype("<u2")
+    ds.Rows = ds.Columns = size
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = pixels.tobytes()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    out = BytesIO()
+    dcmwrite(out, ds, enforce_file_format=True)
+    return out.getvalue(), str(ds.SOPInstanceUID)
