@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from vetpacs.web.api import audit, auth, catalog, hl7, orders, partners, patients, reconciliation, users
+from vetpacs.web.api import (
+    audit,
+    auth,
+    catalog,
+    hl7,
+    measurements,
+    orders,
+    partners,
+    patients,
+    reconciliation,
+    users,
+)
 
 PREFIX = "/api/v1"
 
@@ -22,6 +33,7 @@ def create_api_router() -> APIRouter:
     router.include_router(reconciliation.router)
     router.include_router(partners.router)
     router.include_router(hl7.router)
+    router.include_router(measurements.router)
     return router
 
 
