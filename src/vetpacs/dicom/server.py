@@ -42,6 +42,7 @@ from vetpacs.archive.sopclasses import (
     TRANSFER_SYNTAXES,
     VERIFICATION,
 )
+from vetpacs.auth.audit import AuditLog
 from vetpacs.auth.roles import Actor, Role
 from vetpacs.config import Settings
 from vetpacs.dicom import status, tuning
@@ -109,6 +110,11 @@ class DicomService:
         self.ae = self._make_ae()
         self.server: AssociationServer | None = None  # the first listener started (plain TCP)
         self.servers: list[AssociationServer] = []  # every listener: plain, and TLS when configured
+        # Who searched, retrieved and stored what over DIMSE (searches and retrieves one row per
+        # request; stores one row per association, written when it closes, not one per instance).
+        self.audit = AuditLog(archive)
+        self._stored: dict[int, tuple[Actor, list[int], dict[str, None]]] = {}
+        self._stored_lock = threading.Lock()
 
     # ----------------------------------------------------------------- AE setup
     def _make_ae(self) -> AE:
@@ -148,6 +154,7 @@ class DicomService:
             (evt.EVT_N_SET, self.on_mpps_set),
             (evt.EVT_REJECTED, self.on_rejected),
             (evt.EVT_ABORTED, self.on_aborted),
+            (evt.EVT_CONN_CLOSE, self.on_closed),
         ]
 
     def start(
@@ -213,6 +220,7 @@ class DicomService:
                 assoc.abort()
         self.server = None
         self.servers = []
+        self.audit.close()
 
     # ----------------------------------------------------------------- handlers
     def on_echo(self, event: evt.Event) -> int:
@@ -238,12 +246,57 @@ class DicomService:
         origin = _origin(event)
         try:
             data = event.encoded_dataset(include_meta=True)
-            store_instance(self.archive, data, origin=origin)
+            result = store_instance(self.archive, data, origin=origin)
         except Exception as exc:
             if not isinstance(exc, Invalid | Conflict | StorageFailure):
                 log.exception("C-STORE from %s failed", origin.describe())
             return status.store_failure(exc)
+        key = id(event.assoc)
+        with self._stored_lock:
+            entry = self._stored.get(key)
+            if entry is None:
+                entry = self._stored[key] = (self._dicom_actor(event), [0], {})
+            entry[1][0] += 1
+            entry[2][result.study_instance_uid] = None
         return status.SUCCESS
+
+    def on_closed(self, event: evt.Event) -> None:
+        """The association's connection closed: one audit row for what it stored, if anything."""
+        with self._stored_lock:
+            entry = self._stored.pop(id(event.assoc), None)
+        if entry is None:
+            return
+        actor, count, studies = entry
+        uids = list(studies)
+        self.audit.record(
+            actor,
+            "instances.stored",
+            object_type="study",
+            object_id=",".join(uids)[:200],
+            detail={"instances": count[0], "studies": uids[:50], "via": "C-STORE"},
+            address=actor.address,
+        )
+
+    def _audit_request(self, event: evt.Event, action: str, **detail: Any) -> None:
+        """One audit row for a C-FIND, C-MOVE or C-GET request, with its keys."""
+        actor = self._dicom_actor(event)
+        keys: dict[str, str] = {}
+        study = ""
+        try:
+            for elem in event.identifier:
+                if elem.VR != "SQ" and elem.value not in (None, "", b""):
+                    keys[elem.keyword or f"{int(elem.tag):08X}"] = str(elem.value)[:64]
+            study = keys.get("StudyInstanceUID", "")
+        except Exception:  # an identifier we cannot read is still audited, without its keys
+            keys = {}
+        self.audit.record(
+            actor,
+            action,
+            object_type="study",
+            object_id=study[:64],
+            detail={"keys": keys, **detail},
+            address=actor.address,
+        )
 
     def on_find(self, event: evt.Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
         """C-FIND (PS3.4 C.4.1): one pending response per match; checks for C-CANCEL between matches."""
@@ -251,6 +304,7 @@ class DicomService:
             yield from self.on_worklist_find(event)
             return
         model = FIND_MODELS.get(str(event.request.AffectedSOPClassUID), Model.STUDY_ROOT)
+        self._audit_request(event, "dicom.searched", via="C-FIND")
         try:
             q = query_from_identifier(
                 event.identifier, model, case_insensitive=self.settings.case_insensitive_names
@@ -282,6 +336,7 @@ class DicomService:
 
     def on_worklist_find(self, event: evt.Event) -> Iterator[tuple[int | Dataset, Dataset | None]]:
         """Modality Worklist C-FIND (PS3.4 K.4): one pending response per active scheduled step."""
+        self._audit_request(event, "worklist.searched", via="MWL C-FIND")
         try:
             q, answers = worklist.find_worklist_plain(
                 self.archive.engine, event.identifier, case_insensitive=self.settings.case_insensitive_names
@@ -410,6 +465,7 @@ class DicomService:
             yield 1
             yield status.query_failure(exc), None
             return
+        self._audit_request(event, "instances.downloaded", via="C-GET", instances=len(refs))
         yield from self._sub_operations(event, refs, "C-GET")
 
     def on_move(self, event: evt.Event) -> Iterator[Any]:
@@ -432,6 +488,9 @@ class DicomService:
             yield status.query_failure(exc), None
             return
         yield node.host, node.port, {"contexts": _contexts_for(refs)}
+        self._audit_request(
+            event, "instances.sent", via="C-MOVE", destination=destination, instances=len(refs)
+        )
         yield from self._sub_operations(event, refs, "C-MOVE")
 
     def on_commit(self, event: evt.Event) -> tuple[int, Dataset | None]:
