@@ -7,14 +7,16 @@ problem+json (``web/errors.py``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy import text
+from swagger_ui_bundle import swagger_ui_path
 
 from vetpacs import __version__
 from vetpacs.archive.context import Archive
@@ -27,6 +29,7 @@ from vetpacs.web.errors import install_error_handlers
 
 OPENAPI_URL = f"{PREFIX}/openapi.json"
 DOCS_URL = "/api/docs"
+SWAGGER_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css"}
 EXPOSED_HEADERS = [
     "Content-Type",
     "Content-Length",
@@ -103,6 +106,7 @@ def create_app(archive: Archive, settings: Settings) -> FastAPI:
     from vetpacs.web import ui
 
     app.include_router(ui.router)
+    app.add_middleware(ui.NoBasicPromptForScripts)
 
     @app.get(OPENAPI_URL, include_in_schema=False)
     def openapi_json(actor: Actor = Depends(authenticated)) -> JSONResponse:
@@ -111,8 +115,22 @@ def create_app(archive: Archive, settings: Settings) -> FastAPI:
 
     @app.get(DOCS_URL, include_in_schema=False)
     def swagger_ui(actor: Actor = Depends(authenticated)) -> HTMLResponse:
-        """Swagger UI over the OpenAPI description (signed-in users only)."""
-        return get_swagger_ui_html(openapi_url=OPENAPI_URL, title="VetPACS API")
+        """Swagger UI over the OpenAPI description (signed-in users only; assets served locally,
+        so it works in a clinic without internet access)."""
+        return get_swagger_ui_html(
+            openapi_url=OPENAPI_URL,
+            title="VetPACS API",
+            swagger_js_url=f"{DOCS_URL}/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_URL}/assets/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
+
+    @app.get(DOCS_URL + "/assets/{name}", include_in_schema=False)
+    def swagger_assets(name: str, actor: Actor = Depends(authenticated)) -> FileResponse:
+        """Swagger UI's script and stylesheet, from the ``swagger-ui-bundle`` package."""
+        if name not in SWAGGER_ASSETS:
+            raise HTTPException(status_code=404, detail=f"no asset {name}")
+        return FileResponse(Path(str(swagger_ui_path)) / name, media_type=SWAGGER_ASSETS[name])
 
     return app
 
