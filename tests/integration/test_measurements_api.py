@@ -179,8 +179,16 @@ def test_export_report_is_retrievable_over_wado(http: httpx.Client) -> None:
     }
     assert nums["NORBERG-L"] == pytest.approx(105.0, abs=1e-6)
     assert nums["NORBERG-R"] == pytest.approx(105.0, abs=1e-6)
-    qido = http.get(f"/dicom-web/studies/{study}/series", params={"Modality": "SR"})
-    assert qido.status_code == 200 and len(qido.json()) == 1
+    for modality in ("SR", "PR"):
+        qido = http.get(f"/dicom-web/studies/{study}/series", params={"Modality": modality})
+        assert qido.status_code == 200 and len(qido.json()) == 1, modality
+    pr = http.get(
+        f"/dicom-web/studies/{study}/series/{exported['presentation_series_uid']}/instances/"
+        f"{exported['presentation_state_uid']}",
+        headers={"Accept": 'multipart/related; type="application/dicom"'},
+    )
+    gsps = dcmread(BytesIO(_single_part(pr)))
+    assert gsps.GraphicAnnotationSequence[0].GraphicLayer == "MEASUREMENTS"
 
 
 def _single_part(r: httpx.Response) -> bytes:

@@ -153,6 +153,20 @@ def test_vhs_is_recomputed_and_exported(archive: Archive) -> None:
     with archive.engine.connect() as conn:
         assert conn.execute(select(OUTBOX).where(OUTBOX.c.type == "measurement.exported")).first()
 
+    # The presentation state draws all three (VHS landmarks, the length, the arrow) on the image.
+    pr_ref = stored_instances(archive, study_uid=study, sop_uid=result.presentation_state_uid)[0].ref
+    pr = read_dataset(archive, pr_ref)
+    assert pr.SOPClassUID == "1.2.840.10008.5.1.4.1.1.11.1" and pr.Modality == "PR"
+    assert pr.ReferencedSeriesSequence[0].ReferencedImageSequence[0].ReferencedSOPInstanceUID == sop
+    assert list(pr.DisplayedAreaSelectionSequence[0].DisplayedAreaBottomRightHandCorner) == [64, 64]
+    annotations = list(pr.GraphicAnnotationSequence)
+    assert len(annotations) == 3
+    length_graphic = annotations[1].GraphicObjectSequence[0]
+    assert length_graphic.GraphicType == "POLYLINE"
+    assert [float(v) for v in length_graphic.GraphicData] == [0.5, 0.5, 30.5, 40.5]
+    assert "vhs 9.5 v" in annotations[0].TextObjectSequence[0].UnformattedTextValue
+    assert annotations[2].GraphicObjectSequence[0].GraphicType == "POLYLINE"
+
 
 def test_export_without_measurements_is_invalid(archive: Archive) -> None:
     study, _ = _store(archive)

@@ -92,3 +92,7 @@ class ExportResult(BaseModel):
     sop_class_uid: str
     measurement_count: int
     status: str
+    presentation_state_uid: str = Field(
+        description="The Grayscale Softcopy Presentation State with the graphics."
+    )
+    presentation_series_uid: str

@@ -1,4 +1,4 @@
-"""DICOM export of measurements: a TID 1500 Measurement Report (Comprehensive SR) stored in the study.
+"""DICOM export of measurements: a TID 1500 Measurement Report (Comprehensive SR) and a GSPS.
 
 Built with pydicom by hand (PS3.16 TID 1500 "Measurement Report"; each measurement a Measurement
 Group, TID 1501/1410 style, with Tracking Identifier and UID, Finding, an Image Region SCOORD
@@ -9,6 +9,7 @@ WADO, C-GET and any DICOM viewer see it.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from io import BytesIO
 from typing import Any
@@ -26,6 +27,7 @@ from vetpacs.archive.retrieve import read_dataset, stored_instances
 from vetpacs.auth.audit import record_in
 from vetpacs.auth.roles import Actor
 from vetpacs.errors import Invalid
+from vetpacs.measurements.presentation import build_presentation_state
 from vetpacs.measurements.schemas import ExportResult
 from vetpacs.measurements.service import list_measurements
 
@@ -214,15 +216,8 @@ def build_report(
 
     now = datetime.now()
     ds = Dataset()
-    for keyword in PATIENT_STUDY_KEYWORDS:
-        if keyword in source:
-            setattr(ds, keyword, source.data_element(keyword).value)  # type: ignore[union-attr]
-    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime"):
-        if keyword not in ds:
-            setattr(ds, keyword, "")
-    for keyword in ("ReferringPhysicianName", "StudyID", "AccessionNumber"):
-        if keyword not in ds:
-            setattr(ds, keyword, "")
+    for keyword, value in _patient_study(source).items():
+        setattr(ds, keyword, value)
     ds.SOPClassUID = COMPREHENSIVE_SR
     ds.SOPInstanceUID = generate_uid()
     ds.Modality = "SR"
@@ -357,11 +352,34 @@ def _group(m: Any, sop_class_uid: str) -> Dataset:
     return group
 
 
-def export_report(archive: Archive, study_uid: str, *, actor: Actor, all_users: bool = False) -> ExportResult:
-    """Build the measurement report and store it in the study through the one ingest path.
+def _patient_study(source: Dataset) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for keyword in PATIENT_STUDY_KEYWORDS:
+        if keyword in source:
+            out[keyword] = source.data_element(keyword).value  # type: ignore[union-attr]
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime"):
+        out.setdefault(keyword, "")
+    for keyword in ("ReferringPhysicianName", "StudyID", "AccessionNumber"):
+        out.setdefault(keyword, "")
+    return out
 
-    The store commits in ingest's own transaction; the audit row and the ``measurement.exported``
-    event follow in a second one.
+
+def _sizes(archive: Archive, study_uid: str) -> dict[str, tuple[int, int]]:
+    sizes = {}
+    for stored in stored_instances(archive, study_uid=study_uid, with_header=True):
+        header = json.loads(stored.header_json or "{}")
+        rows = ((header.get("00280010") or {}).get("Value") or [0])[0]
+        cols = ((header.get("00280011") or {}).get("Value") or [0])[0]
+        sizes[stored.ref.sop_instance_uid] = (int(rows or 0), int(cols or 0))
+    return sizes
+
+
+def export_report(archive: Archive, study_uid: str, *, actor: Actor, all_users: bool = False) -> ExportResult:
+    """Store the measurement report (TID 1500 SR) and a GSPS of the graphics in the study.
+
+    Both go through the one ingest path (origin ``import``, the acting user); each store commits in
+    ingest's own transaction, and the audit row and the ``measurement.exported`` event follow in a
+    further one.
     """
     data, count = build_report(archive, study_uid, actor=actor, all_users=all_users)
     origin = Origin(
@@ -369,9 +387,28 @@ def export_report(archive: Archive, study_uid: str, *, actor: Actor, all_users: 
     )
     stored = store_instance(archive, data, origin=origin)
     series_uid = str(dcmread(BytesIO(data), stop_before_pixels=True).SeriesInstanceUID)
+
+    listed = list_measurements(archive, study_uid, username=None if all_users else actor.username)
+    instances = {s.ref.sop_instance_uid: s.ref for s in stored_instances(archive, study_uid=study_uid)}
+    items = [m for m in listed.measurements if m.sop_instance_uid in instances]
+    source = read_dataset(archive, instances[items[0].sop_instance_uid])
+    pr_data = build_presentation_state(
+        source,
+        items,
+        instances,
+        _sizes(archive, study_uid),
+        creator=actor.username,
+        patient_study=_patient_study(source),
+    )
+    pr_origin = Origin(
+        kind=OriginKind.IMPORT, user=actor.username, address=actor.address, detail="measurement graphics"
+    )
+    pr = store_instance(archive, pr_data, origin=pr_origin)
+    pr_series = str(dcmread(BytesIO(pr_data), stop_before_pixels=True).SeriesInstanceUID)
     payload = {
         "study_instance_uid": study_uid,
         "sop_instance_uid": stored.sop_instance_uid,
+        "presentation_state_uid": pr.sop_instance_uid,
         "measurement_count": count,
     }
     with archive.write_transaction() as conn:
@@ -398,4 +435,6 @@ def export_report(archive: Archive, study_uid: str, *, actor: Actor, all_users: 
         sop_class_uid=stored.sop_class_uid,
         measurement_count=count,
         status=str(stored.status),
+        presentation_state_uid=pr.sop_instance_uid,
+        presentation_series_uid=pr_series,
     )
