@@ -1,8 +1,9 @@
-"""Generated images with known geometry for the measurement tests (DX with spacing, CT with HU)."""
+"""Helpers of the measurement tests: generated images with known geometry, and vector comparison."""
 
 from __future__ import annotations
 
 from io import BytesIO
+from typing import Any
 
 import numpy as np
 from pydicom import dcmwrite
@@ -65,3 +66,20 @@ def make_image(
     out = BytesIO()
     dcmwrite(out, ds, enforce_file_format=True)
     return out.getvalue(), str(ds.SOPInstanceUID)
+
+
+def assert_close(actual: Any, expected: Any, tol: float, where: str = "") -> None:
+    """Compare a result with a vector's ``expected`` as docs/measurements.md says (subset, within tol)."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), where
+        for key, value in expected.items():
+            assert key in actual, f"{where}.{key} missing"
+            assert_close(actual[key], value, tol, f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), where
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_close(a, e, tol, f"{where}[{i}]")
+    elif isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        assert actual == expected, f"{where}: {actual!r} != {expected!r}"
+    else:
+        assert abs(actual - expected) <= tol, f"{where}: {actual} != {expected} (tol {tol})"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from measurement_images import assert_close  # type: ignore[import-not-found]
 from vetpacs.measurements import geometry
 from vetpacs.measurements.geometry import GeometryError, compute, fit_circle, vertebral_units
 
@@ -17,22 +18,6 @@ VECTORS = json.loads(
     (Path(__file__).parents[1] / "data" / "measurement_vectors.json").read_text(encoding="utf-8")
 )
 CASES = VECTORS["cases"]
-
-
-def _close(actual: Any, expected: Any, tol: float, where: str) -> None:
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), where
-        for key, value in expected.items():
-            assert key in actual, f"{where}.{key} missing"
-            _close(actual[key], value, tol, f"{where}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), where
-        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            _close(a, e, tol, f"{where}[{i}]")
-    elif isinstance(expected, bool) or expected is None or isinstance(expected, str):
-        assert actual == expected, f"{where}: {actual!r} != {expected!r}"
-    else:
-        assert abs(actual - expected) <= tol, f"{where}: {actual} != {expected} (tol {tol})"
 
 
 def test_vectors_schema() -> None:
@@ -59,7 +44,7 @@ def test_shared_vector(case: dict[str, Any]) -> None:
         assert set(expected["values"]) <= set(result["values"])
     expected_warnings = expected.get("warnings", [])
     assert result["warnings"] == expected_warnings
-    _close(result, {k: v for k, v in expected.items() if k != "warnings"}, case["tolerance"], "")
+    assert_close(result, {k: v for k, v in expected.items() if k != "warnings"}, case["tolerance"], "")
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
-from measurement_images import make_image  # type: ignore[import-not-found]
+from measurement_images import assert_close, make_image  # type: ignore[import-not-found]
 from vetpacs.archive.context import Archive, Origin, OriginKind
 from vetpacs.archive.ingest import store_instance
 from vetpacs.archive.retrieve import read_dataset, stored_instances
@@ -222,3 +224,55 @@ def test_key_images(archive: Archive) -> None:
     assert service.list_measurements(archive, study, username="vet1").key_images == []
     with archive.engine.connect() as conn:
         assert len(conn.execute(select(OUTBOX).where(OUTBOX.c.type == "key_image.flagged")).all()) == 2
+
+
+VECTORS = json.loads(
+    (Path(__file__).parents[1] / "data" / "measurement_vectors.json").read_text(encoding="utf-8")
+)["cases"]
+
+
+def _pixels_match_archive(case: dict[str, Any]) -> bool:
+    pixels = case["input"]["points"].get("pixels")
+    return pixels is None or pixels.get("origin", [0, 0]) == [0, 0]
+
+
+def test_server_recomputation_runs_the_shared_vectors(archive: Archive) -> None:
+    """Every shared vector through save_measurement: image spacing from the archived header.
+
+    The images hold ``10 * row + column`` like the vectors' pixel grids (the server reads region
+    statistics from the archive, so a vector whose grid sits elsewhere is skipped).
+    """
+    images: dict[str, tuple[str, str]] = {}
+    checked = 0
+    for case in filter(_pixels_match_archive, VECTORS):
+        cal = case["input"]["calibration"] or {}
+        hu = any(v.get("unit") == "HU" for v in case["expected"].get("values", {}).values())
+        key = json.dumps([cal.get("pixel_spacing"), cal.get("imager_pixel_spacing"), hu])
+        if key not in images:
+            images[key] = _store(
+                archive,
+                pixel_spacing=cal.get("pixel_spacing"),
+                imager_pixel_spacing=cal.get("imager_pixel_spacing"),
+                fill=0,
+                modality="CT" if hu else "DX",
+                intercept=0 if hu else None,
+            )
+        study, sop = images[key]
+        body = MeasurementCreate(
+            sop_instance_uid=sop,
+            tool=case["tool"],
+            points=case["input"]["points"],
+            calibration=cal.get("user"),
+        )
+        expected = case["expected"]
+        if "error" in expected:
+            with pytest.raises(GeometryError) as info:
+                service.save_measurement(archive, study, body, actor=VET)
+            assert info.value.code == expected["error"], case["id"]
+        else:
+            saved = service.save_measurement(archive, study, body, actor=VET)
+            expect = {k: v for k, v in expected.items() if k != "warnings"}
+            assert_close(saved.value, expect, case["tolerance"], case["id"])
+            assert saved.value["warnings"] == expected.get("warnings", []), case["id"]
+        checked += 1
+    assert checked >= len(VECTORS) - 2
