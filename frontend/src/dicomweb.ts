@@ -7,6 +7,8 @@ export type DicomJson = Record<string, { vr: string; Value?: unknown[] }>;
 
 export const DICOMWEB = '/dicom-web';
 export const LOGIN = '/viewer/login';
+/** Marks our requests so that a 401 carries no Basic challenge (no browser password dialog). */
+export const SCRIPT_HEADERS = { 'X-Requested-With': 'XMLHttpRequest' } as const;
 
 export function toLogin(): never {
   const next = location.pathname + location.search;
@@ -17,7 +19,7 @@ export function toLogin(): never {
 export async function getJson(path: string): Promise<DicomJson[]> {
   const response = await fetch(DICOMWEB + path, {
     credentials: 'same-origin',
-    headers: { Accept: 'application/dicom+json' },
+    headers: { Accept: 'application/dicom+json', ...SCRIPT_HEADERS },
   });
   if (response.status === 401) toLogin();
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);

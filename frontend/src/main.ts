@@ -16,7 +16,18 @@ import {
 } from '@cornerstonejs/core';
 import * as csTools from '@cornerstonejs/tools';
 import { init as loaderInit, wadors } from '@cornerstonejs/dicom-image-loader';
-import { DICOMWEB, TAG, getJson, nums, num, resolveStudy, str, type DicomJson } from './dicomweb';
+import {
+  DICOMWEB,
+  SCRIPT_HEADERS,
+  TAG,
+  getJson,
+  nums,
+  num,
+  resolveStudy,
+  str,
+  toLogin,
+  type DicomJson,
+} from './dicomweb';
 import { calibrationOf, formatLength, type Calibration, type Point } from './geometry';
 import { presetsFor, type Preset } from './presets';
 
@@ -468,7 +479,13 @@ async function main(): Promise<void> {
   document.title = `${name} · VetPACS`;
 
   await coreInit();
-  loaderInit({ maxWebWorkers: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) });
+  loaderInit({
+    maxWebWorkers: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)),
+    beforeSend: () => ({ ...SCRIPT_HEADERS }),
+    errorInterceptor: (error) => {
+      if (error.request?.status === 401) toLogin();
+    },
+  });
   csTools.init();
   setupTools();
   engine = new RenderingEngine(ENGINE_ID);

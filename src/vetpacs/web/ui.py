@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vetpacs.web.deps import authenticate, settings_of
 
@@ -29,6 +30,40 @@ DEFAULT_DIST = Path(__file__).resolve().parents[3] / "frontend" / "dist"
 IMMUTABLE = "private, max-age=31536000, immutable"  # Vite's hashed file names under assets/
 
 router = APIRouter(include_in_schema=False)
+SCRIPT_MARKER = (b"x-requested-with", b"xmlhttprequest")
+
+
+class NoBasicPromptForScripts:
+    """Drop the ``Basic`` challenge from a 401 answered to the viewer's own requests.
+
+    A browser that sees ``WWW-Authenticate: Basic`` on a script's request (fetch, XHR) opens its
+    own username/password dialog instead of letting the page handle the 401 (wrong password on the
+    sign-in page, an expired session in the viewer). The viewer marks its requests with
+    ``X-Requested-With: XMLHttpRequest`` (the common convention); those 401s keep only the Bearer
+    challenge. Every other client still gets both challenges.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        marked = scope["type"] == "http" and any(
+            (name, value.lower()) == SCRIPT_MARKER for name, value in scope.get("headers", [])
+        )
+        if not marked:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_basic(message: Message) -> None:
+            if message["type"] == "http.response.start" and message.get("status") == 401:
+                message["headers"] = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if not (name.lower() == b"www-authenticate" and value.lower().startswith(b"basic"))
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_without_basic)
 
 
 def viewer_dir(request: Request) -> Path:
