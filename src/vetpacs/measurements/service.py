@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import numpy as np
@@ -165,14 +165,17 @@ def recompute(
     calibration = header_calibration(info.header)
     calibration["user"] = user_calibration or None
     inp = {k: v for k, v in points.items() if k != "pixels"}
-    if tool in ROI_TOOLS:
-        try:
-            pixels = _roi_pixels(archive, info, frame_number, inp)
-        except Invalid:
-            pixels = {}
-        if pixels:
-            inp["pixels"] = pixels
-            inp["value_unit"] = _value_unit(info.header)
+    if tool not in ROI_TOOLS:
+        return geometry.compute(tool, inp, calibration)
+    try:
+        pixels = _roi_pixels(archive, info, frame_number, inp)
+    except Invalid:  # e.g. a codec this server lacks: geometry only, and say so
+        pixels = {}
+    if not pixels:
+        result = geometry.compute(tool, inp, calibration)
+        return replace(result, warnings=(*result.warnings, "pixel_statistics_unavailable"))
+    inp["pixels"] = pixels
+    inp["value_unit"] = _value_unit(info.header)
     return geometry.compute(tool, inp, calibration)
 
 
