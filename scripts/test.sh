@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs and run it all.
 #   ./scripts/test.sh [pytest args]
-# - Debian packages: dcmtk (echoscu/storescu/findscu/movescu/getscu), installed if missing.
+# - Debian packages: dcmtk (echoscu/storescu/findscu/movescu/getscu) and chromium (browser tests),
+#   installed if missing.
+# - The viewer (frontend/): npm ci, its Vitest tests and the Vite build, when Node/npm are installed.
 # - .venv/ with VetPACS and its test extras.
 # - The suite runs on SQLite; when VETPACS_TEST_DATABASE_URL is set (PostgreSQL), it runs again there.
 set -euo pipefail
@@ -10,6 +12,7 @@ cd "$ROOT"
 
 need_apt=()
 command -v storescu >/dev/null 2>&1 || need_apt+=(dcmtk)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)  # the browser tests (Playwright drives it)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = "0" ] || SUDO="sudo"
@@ -22,6 +25,13 @@ PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
+
+if command -v npm >/dev/null 2>&1; then
+  echo "== viewer (frontend/): npm ci, vitest, vite build"
+  (cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run build)
+else
+  echo "== npm not found: the viewer is not built (browser tests skip; under CI=true they fail)"
+fi
 
 echo "== lint (ruff) and types (mypy --strict on src/)"
 .venv/bin/ruff check src tests

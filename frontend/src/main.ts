@@ -28,7 +28,14 @@ import {
   toLogin,
   type DicomJson,
 } from './dicomweb';
-import { calibrationOf, formatLength, type Calibration, type Point } from './geometry';
+import {
+  calibrationOf,
+  formatLength,
+  lengthUnit,
+  scaleFrom,
+  type CalibrationInput,
+  type Point,
+} from './geometry';
 import { presetsFor, type Preset } from './presets';
 
 const ENGINE_ID = 'vetpacs';
@@ -54,7 +61,7 @@ interface Slot {
   playing: boolean;
 }
 
-const calibrations = new Map<string, Calibration>(); // imageId -> how lengths are measured on it
+const calibrations = new Map<string, CalibrationInput>(); // imageId -> how lengths are measured on it
 const seriesByUid = new Map<string, SeriesInfo>();
 let studyUid = '';
 let engine: RenderingEngine;
@@ -82,7 +89,7 @@ function imagePoint(imageId: string, world: Types.Point3): Point {
 
 function lengthText(imageId: string, points: Types.Point3[]): string | undefined {
   if (points.length < 2) return undefined;
-  const calibration = calibrations.get(imageId) ?? { unit: 'px' };
+  const calibration = calibrations.get(imageId) ?? null;
   return formatLength(imagePoint(imageId, points[0]), imagePoint(imageId, points[1]), calibration);
 }
 
@@ -270,8 +277,17 @@ function updateOverlay(slot: Slot): void {
   const lines = [`${slot.series.modality} ${slot.series.number} ${slot.series.description}`];
   lines.push(`Im: ${index + 1}/${total}`);
   const imageId = viewport.getCurrentImageId();
-  const unit = imageId ? calibrations.get(imageId)?.unit : undefined;
-  if (unit) lines.push(unit === 'mm' ? 'Calibrated (Pixel Spacing)' : unit === 'detector mm' ? 'Detector mm only' : 'Not calibrated (px)');
+  const calibration = imageId ? calibrations.get(imageId) : undefined;
+  if (calibration) {
+    const unit = lengthUnit(scaleFrom(calibration));
+    lines.push(
+      unit === 'mm'
+        ? 'Calibrated (Pixel Spacing)'
+        : unit === 'detector_mm'
+          ? 'Detector mm (Imager Pixel Spacing only)'
+          : 'Not calibrated (px)',
+    );
+  }
   slot.overlay.textContent = lines.join('\n');
   const wl = voiRange ? csUtils.windowLevel.toWindowLevel(voiRange.lower, voiRange.upper) : undefined;
   const zoom = viewport.getZoom();

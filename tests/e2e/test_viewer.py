@@ -1,0 +1,241 @@
+"""The browser viewer end to end: Debian's chromium (Playwright) against a live server with the demo
+studies. Sign in through the page, open studies by accession number like a PMS link, wait for pixels,
+scroll a CT stack, drag window/level, and place a Length on a DX radiograph whose Pixel Spacing is
+known, comparing the displayed millimetres with the expected value.
+
+Needs the built front end (``frontend/dist``; ``scripts/test.sh`` builds it) and ``/usr/bin/chromium``
+(``apt-get install chromium``; never ``playwright install``). Screenshots: ``tests/e2e/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+
+from conftest import IN_CI, ROOT, LiveServer, require_tool
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+DIST = ROOT / "frontend" / "dist"
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 30_000
+
+
+def require_viewer_build() -> None:
+    """The built front end; missing: skip, or fail under CI=true (scripts/test.sh builds it)."""
+    if not (DIST / "index.html").is_file():
+        message = "frontend/dist is not built (cd frontend && npm ci && npm run build)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    """A fresh page in headless Debian chromium (1280x800)."""
+    chromium = require_tool("chromium")
+    require_viewer_build()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+        assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+def demo_server(server: LiveServer, demo_files: list[Path]) -> LiveServer:
+    """The live server with the demo studies imported."""
+    server.cli("import", *[str(p) for p in demo_files])
+    return server
+
+
+def datasets_by_accession(files: list[Path]) -> dict[str, list[pydicom.Dataset]]:
+    out: dict[str, list[pydicom.Dataset]] = {}
+    for path in files:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        out.setdefault(str(ds.AccessionNumber), []).append(ds)
+    return out
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def sign_in(page: Any, server: LiveServer) -> None:
+    page.fill("#username", "admin")
+    page.fill("#password", server.admin_password)
+    page.click("#submit")
+
+
+def wait_first_image(page: Any) -> float:
+    """Wait until the viewer has rendered an image; its time since navigation start (ms)."""
+    page.wait_for_selector("body[data-first-image-ms]", state="attached")
+    return float(page.get_attribute("body", "data-first-image-ms"))
+
+
+def non_blank_pixels(page: Any, viewport: int = 0) -> int:
+    """How many pixels of the viewport's canvas are not black (read back from the 2D canvas)."""
+    count: int = page.evaluate(
+        """(n) => {
+            const canvas = document.querySelector(`[data-viewport="${n}"] canvas`);
+            const ctx = canvas.getContext('2d');
+            const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+            let lit = 0;
+            for (let i = 0; i < data.length; i += 4) if (data[i] + data[i + 1] + data[i + 2] > 30) lit++;
+            return lit;
+        }""",
+        viewport,
+    )
+    return count
+
+
+def overlay(page: Any, attribute: str, corner: str = ".overlay:not(.br)") -> str:
+    return str(page.get_attribute(f"#viewports .viewport {corner}", attribute) or "")
+
+
+def drag(page: Any, start: tuple[float, float], end: tuple[float, float], steps: int = 12) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=steps)
+    page.mouse.up()
+
+
+def page_point(page: Any, image_xy: tuple[float, float]) -> tuple[float, float]:
+    """Page coordinates (CSS px) of an image point [column, row] in the active viewport."""
+    box = page.locator('[data-viewport="0"]').bounding_box()
+    cx, cy = page.evaluate("([x, y]) => window.vetpacs.imageToCanvas(x, y)", list(image_xy))
+    return box["x"] + cx, box["y"] + cy
+
+
+def test_unauthenticated_browser_is_sent_to_the_login_page(
+    demo_server: LiveServer, browser_page: Any
+) -> None:
+    page = browser_page
+    page.goto(f"{demo_server.http_url}/viewer/?accession=VPD0070003")
+    page.wait_for_selector("#login")
+    assert "/viewer/login?next=" in page.url
+    page.fill("#username", "admin")
+    page.fill("#password", "not-the-password")
+    page.click("#submit")
+    page.wait_for_function("document.querySelector('#error').textContent.length > 0")
+    assert "Wrong username or password" in page.text_content("#error")
+    assert "/viewer/login" in page.url
+
+
+def test_viewer_reads_dx_and_ct(demo_server: LiveServer, demo_files: list[Path], browser_page: Any) -> None:
+    page = browser_page
+    studies = datasets_by_accession(demo_files)
+    dx_accession, ct_accession = "VPD0070003", "VPD0070005"
+    (dx,) = studies[dx_accession]
+    assert dx.Modality == "DX" and "PixelSpacing" in dx
+    assert {ds.Modality for ds in studies[ct_accession]} == {"CT"}
+    ct_slices = len(studies[ct_accession])
+    base = demo_server.http_url
+
+    # A PMS link: not signed in yet, so the login page first, then back to the study.
+    page.goto(f"{base}/viewer/?accession={dx_accession}")
+    page.wait_for_selector("#login")
+    sign_in(page, demo_server)
+    page.wait_for_url(re.compile(rf".*/viewer/\?accession={dx_accession}$"))
+    wait_first_image(page)
+
+    # Time to first image, measured on a fresh navigation (signed in, nothing cached in the page).
+    started = time.perf_counter()
+    page.goto(f"{base}/viewer/?accession={dx_accession}")
+    in_page_ms = wait_first_image(page)
+    wall_ms = (time.perf_counter() - started) * 1000
+    print(
+        f"\nDX {dx.Columns}x{dx.Rows}: first image {in_page_ms:.0f} ms after navigation start "
+        f"({wall_ms:.0f} ms wall)"
+    )
+    page.wait_for_function("document.querySelector('[data-viewport=\"0\"] canvas') !== null")
+    page.wait_for_timeout(200)
+    assert non_blank_pixels(page) > 1000, "the DX viewport is blank"
+    assert page.locator(".thumb").count() == 1
+    assert "Calibrated (Pixel Spacing)" in page.text_content("#viewports .overlay")
+    shot(page, "dx-first-image")
+
+    # Length on the DX: drag between two known image points and read the displayed mm.
+    page.click('[data-tool="Length"]')
+    a = (0.2 * dx.Columns, 0.3 * dx.Rows)
+    b = (0.75 * dx.Columns, 0.8 * dx.Rows)
+    drag(page, page_point(page, a), page_point(page, b))
+    item = page.locator("#measurement-list li").first
+    item.wait_for()
+    text = item.text_content()
+    match = re.fullmatch(r"Length (\d+\.\d) mm", text.strip())
+    assert match, text
+    row_spacing, column_spacing = (float(v) for v in dx.PixelSpacing)
+    expected = math.hypot((b[0] - a[0]) * column_spacing, (b[1] - a[1]) * row_spacing)
+    shown = float(match.group(1))
+    assert abs(shown - expected) <= 0.05 + 0.005 * expected, (shown, expected)
+    placed = [tuple(float(v) for v in p.split(",")) for p in item.get_attribute("data-points").split(";")]
+    for got, want in zip(placed, (a, b), strict=True):
+        assert math.dist(got, want) < 0.75, (placed, a, b)
+    # The same value is drawn on the image (SVG text of the annotation).
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('[data-viewport=\"0\"] svg text')]"
+        ".some(e => e.textContent === t)",
+        arg=f"{shown:.1f} mm",
+    )
+    shot(page, "dx-length")
+    print(f"DX length: shown {shown:.1f} mm, expected {expected:.2f} mm")
+
+    # CT: scroll the stack with the keyboard and the wheel, then drag window/level.
+    page.goto(f"{base}/viewer/?accession={ct_accession}")
+    wait_first_image(page)
+    page.wait_for_function("document.querySelector('#viewports .overlay')?.dataset.index === '1'")
+    assert f"Im: 1/{ct_slices}" in page.text_content("#viewports .overlay")
+    # Focus the page and activate the viewport, away from the centre where the drag below starts
+    # (Cornerstone would take a second press at the same spot for a double click).
+    page.click("#viewports .viewport", position={"x": 40, "y": 120})
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("document.querySelector('#viewports .overlay').dataset.index === '3'")
+    box = page.locator('[data-viewport="0"]').bounding_box()
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.move(*centre)
+    page.mouse.wheel(0, 120)
+    page.wait_for_function("document.querySelector('#viewports .overlay').dataset.index === '4'")
+    assert non_blank_pixels(page) > 1000, "the CT viewport is blank"
+    ww, wc = overlay(page, "data-ww", ".overlay.br"), overlay(page, "data-wc", ".overlay.br")
+    assert ww and wc
+    drag(page, centre, (centre[0] + 120, centre[1] + 60))
+    page.wait_for_function(
+        "([ww, wc]) => { const o = document.querySelector('#viewports .overlay.br');"
+        " return o.dataset.ww !== ww || o.dataset.wc !== wc; }",
+        arg=[ww, wc],
+    )
+    assert (overlay(page, "data-ww", ".overlay.br"), overlay(page, "data-wc", ".overlay.br")) != (ww, wc)
+    # A preset sets an exact window (Hounsfield units).
+    page.select_option("#preset", "Bone")
+    page.wait_for_function("document.querySelector('#viewports .overlay.br').dataset.ww === '2000'")
+    assert overlay(page, "data-wc", ".overlay.br") == "500"
+    shot(page, "ct-scrolled-windowed")
