@@ -239,3 +239,38 @@ def test_viewer_reads_dx_and_ct(demo_server: LiveServer, demo_files: list[Path],
     page.wait_for_function("document.querySelector('#viewports .overlay.br').dataset.ww === '2000'")
     assert overlay(page, "data-wc", ".overlay.br") == "500"
     shot(page, "ct-scrolled-windowed")
+
+
+def test_cine_plays_a_multiframe_ultrasound(
+    demo_server: LiveServer, demo_files: list[Path], browser_page: Any
+) -> None:
+    page = browser_page
+    us_accession = "VPD0070004"
+    us = datasets_by_accession(demo_files)[us_accession]
+    assert {ds.Modality for ds in us} == {"US"} and all(int(ds.NumberOfFrames) > 1 for ds in us)
+    frames = sum(int(ds.NumberOfFrames) for ds in us)
+    page.goto(f"{demo_server.http_url}/viewer/login")
+    sign_in(page, demo_server)
+    page.wait_for_url(re.compile(r".*/viewer/$"))
+    page.goto(f"{demo_server.http_url}/viewer/?accession={us_accession}")
+    wait_first_image(page)
+    assert f"Im: 1/{frames}" in page.text_content("#viewports .overlay")
+    assert page.is_visible("#cine-controls")
+    page.fill("#fps", "30")
+    page.click("#cine")
+    assert page.text_content("#cine") == "Stop"
+    # Playing: the frame number moves on by itself (and wraps around).
+    seen: set[str] = set()
+    deadline = time.monotonic() + 10
+    while len(seen) < 3 and time.monotonic() < deadline:
+        seen.add(overlay(page, "data-index"))
+        page.wait_for_timeout(50)
+    assert len(seen) >= 3, seen
+    page.click("#cine")
+    assert page.text_content("#cine") == "Play"
+    page.wait_for_timeout(300)  # a frame requested just before the stop may still arrive
+    stopped = overlay(page, "data-index")
+    page.wait_for_timeout(500)
+    assert overlay(page, "data-index") == stopped
+    assert non_blank_pixels(page) > 500, "the US viewport is blank"
+    shot(page, "us-cine")
