@@ -563,3 +563,105 @@ __all__ = [
     "query_from_identifier",
     "run_query",
 ]
+
+
+_JSON_INT_VRS = {"US", "UL", "SS", "SL", "UV", "SV"}
+
+
+def _json_values(vr: str, text: str) -> dict[str, Any] | None:
+    """DICOM JSON (PS3.18 F.2) of a value kept as text in an index column; None: use pydicom."""
+    if text == "":
+        return {"vr": vr}
+    parts = text.split("\\")
+    if vr == "PN":
+        if any("=" in p for p in parts):
+            return None  # ideographic/phonetic groups: let pydicom split them
+        return {"vr": vr, "Value": [{"Alphabetic": p} if p else None for p in parts]}
+    if vr == "IS":
+        try:
+            return {"vr": vr, "Value": [int(p) if p.strip() else None for p in parts]}
+        except ValueError:
+            return None
+    if vr in ("DS", "FL", "FD"):
+        return None
+    return {"vr": vr, "Value": [p if p else None for p in parts]}
+
+
+def response_json(row: dict[str, Any], q: Query) -> dict[str, Any]:
+    """:func:`build_response` as DICOM JSON, built straight from the index row (QIDO-RS's hot path).
+
+    Column values and the stored header's JSON entries are used as they are, without building a
+    pydicom Dataset; anything unusual (a corrected study, ideographic names, decimal strings) falls
+    back to ``build_response(...).to_json_dict()`` so the answer is always the same.
+    """
+    if overlay_of(row):
+        return _slow_json(row, q)
+    level = q.level
+    out: dict[str, Any] = {}
+    attrs = attrs_for(level)
+    header: dict[str, Any] | None = None
+    for tag in q.return_tags:
+        key = f"{tag:08X}"
+        if key in out:
+            continue
+        if tag in ATTRS:
+            attr = attrs[tag]
+            if ORDER.index(attr.level) > ORDER.index(level):
+                continue
+            value = _col(row, attr)
+            if value is None:
+                return _slow_json(row, q)
+            if attr.vr == "US":
+                out[key] = {"vr": "US", "Value": [int(value)]}
+                continue
+            entry = _json_values(attr.vr, str(value))
+            if entry is None:
+                return _slow_json(row, q)
+            out[key] = entry
+        elif tag in COUNTS or tag in (0x00080061, 0x00180015):
+            elem = _response_element(row, tag, level)
+            if elem is not None:
+                out[key] = elem.to_json_dict(_no_bulk, 1 << 30)
+        else:
+            if header is None:
+                header = _header(row)
+            entry = header.get(key)
+            if entry is None or "BulkDataURI" in entry or "InlineBinary" in entry:
+                elem = _response_element(row, tag, level)
+                if elem is not None:
+                    out[key] = elem.to_json_dict(_no_bulk, 1 << 30)
+                continue
+            out[key] = entry
+    non_ascii = any(
+        isinstance(v, str) and not v.isascii() for entry in out.values() for v in _flat(entry.get("Value"))
+    )
+    if non_ascii or 0x00080005 in q.return_tags:
+        out["00080005"] = {"vr": "CS", "Value": ["ISO_IR 192"]}
+    for tag, lvl in ((0x00100020, Level.PATIENT), (0x0020000D, Level.STUDY), (0x0020000E, Level.SERIES),
+                     (0x00080018, Level.IMAGE)):  # fmt: skip
+        key = f"{tag:08X}"
+        if ORDER.index(lvl) <= ORDER.index(level) and key not in out:
+            if lvl is Level.PATIENT and level is not Level.PATIENT:
+                continue
+            elem = _response_element(row, tag, level)
+            if elem is not None:
+                out[key] = elem.to_json_dict(_no_bulk, 1 << 30)
+    return out
+
+
+def _flat(values: Any) -> Iterator[Any]:
+    for v in values or ():
+        if isinstance(v, dict):
+            yield from (x for x in v.values() if isinstance(x, str))
+        else:
+            yield v
+
+
+def _no_bulk(elem: DataElement) -> str:
+    return ""
+
+
+def _slow_json(row: dict[str, Any], q: Query) -> dict[str, Any]:
+    result: dict[str, Any] = build_response(row, q).to_json_dict()
+    result.pop("00080052", None)
+    return result

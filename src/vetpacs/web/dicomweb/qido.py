@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset
 from starlette.datastructures import QueryParams
 
 from vetpacs.archive.context import Archive
-from vetpacs.archive.query import Level, Model, Query, build_response, find_rows, overlay_of
+from vetpacs.archive.query import Level, Model, Query, find_rows, overlay_of, response_json
 from vetpacs.errors import Invalid
 
 # Default return attributes (PS3.18 Tables 10.6.3-3 to 10.6.3-5) plus the veterinary patient keys.
@@ -180,9 +180,7 @@ def run_qido(archive: Archive, q: Query, include_all: bool, base_url: str) -> li
     rows = find_rows(archive, q)
     out: list[dict[str, Any]] = []
     for row in rows:
-        ds = build_response(row, q)
-        result = ds.to_json_dict()
-        result.pop("00080052", None)
+        result = response_json(row, q)
         if include_all:
             header = json.loads(row.get("header_json") or "{}")
             for tag, entry in header.items():
