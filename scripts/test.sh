@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs and run it all.
 #   ./scripts/test.sh [pytest args]
-# - Debian packages: dcmtk (echoscu/storescu/findscu/movescu/getscu) and chromium (browser tests),
+# - Debian packages: dcmtk (echoscu/storescu/findscu/movescu/getscu/dump2dcm), chromium (browser
+#   tests) and openssl (test certificates),
 #   installed if missing.
 # - The viewer (frontend/): npm ci, its Vitest tests and the Vite build, when Node/npm are installed.
 # - .venv/ with VetPACS and its test extras.
@@ -13,6 +14,7 @@ cd "$ROOT"
 need_apt=()
 command -v storescu >/dev/null 2>&1 || need_apt+=(dcmtk)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)  # the browser tests (Playwright drives it)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # self-signed certificates for the TLS tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = "0" ] || SUDO="sudo"
