@@ -195,9 +195,9 @@ def test_metadata_has_bulkdata_uris_and_frames_decode(client: DICOMwebClient, de
     path, ct = _first(demo_files, "CT")
     meta = client.retrieve_study_metadata(ct.StudyInstanceUID)
     mine = next(m for m in meta if _value(m, "00080018") == ct.SOPInstanceUID)
-    assert _value(mine, "00102201") == "Canine" or _value(mine, "00102201")  # vet keys in the header
+    assert _value(mine, "00102201") == ct.PatientSpeciesDescription  # vet keys in the header
     assert mine["7FE00010"]["BulkDataURI"].endswith(f"/instances/{ct.SOPInstanceUID}/frames")
-    assert _value(mine, "00083002") == ct.file_meta.TransferSyntaxUID if hasattr(ct, "file_meta") else True
+    assert _value(mine, "00083002") == ct.file_meta.TransferSyntaxUID
     frames = client.retrieve_instance_frames(
         ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID, frame_numbers=[1]
     )

@@ -17,6 +17,7 @@ DOMAIN = [
     "imaging",
     "patients",
     "orders",
+    "measurements",
     "config.py",
     "errors.py",
     "events.py",

@@ -153,30 +153,6 @@ class AuditLog:
                 self._thread.start()
             self._cond.notify_all()
 
-    @staticmethod
-    def record_in(
-        conn: Connection,
-        actor: Actor,
-        action: str,
-        *,
-        object_type: str = "",
-        object_id: str = "",
-        outcome: str = "success",
-        detail: dict[str, Any] | None = None,
-        address: str = "",
-    ) -> None:
-        """Write one audit row inside an existing transaction (see :func:`record_in`)."""
-        record_in(
-            conn,
-            actor,
-            action,
-            object_type=object_type,
-            object_id=object_id,
-            outcome=outcome,
-            detail=detail,
-            address=address,
-        )
-
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued row is written (or ``timeout`` passes); True when empty."""
         deadline = time.monotonic() + timeout

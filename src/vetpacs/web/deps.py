@@ -77,7 +77,7 @@ def settings_of(request: Request) -> Settings:
 
 
 def audit(request: Request) -> AuditLog:
-    """The application's audit log (``.record(...)`` queues a row, ``record_in`` writes in a transaction)."""
+    """The application's buffered audit log (``.record(...)`` queues a row)."""
     log: AuditLog = request.app.state.audit
     return log
 

@@ -54,14 +54,9 @@ class _ViewLog:
 def create_router(archive: Archive, settings: Settings, prefix: str = "/dicom-web") -> APIRouter:
     """The DICOMweb routes over one archive (mount under ``prefix``)."""
     router = APIRouter(tags=["dicomweb"])
-    caches: list[imaging.RenderCache] = []
-
-    def render_cache() -> imaging.RenderCache:
-        if not caches:
-            folder = settings.data_dir / "cache" / "rendered"
-            caches.append(imaging.RenderCache(folder, settings.render_cache_mb * 1024 * 1024))
-        return caches[0]
-
+    cache = imaging.RenderCache(
+        settings.data_dir / "cache" / "rendered", settings.render_cache_mb * 1024 * 1024
+    )
     pixels = wado.PixelCache()
     views = _ViewLog()
 
@@ -233,7 +228,7 @@ def create_router(archive: Archive, settings: Settings, prefix: str = "/dicom-we
     def render_one(request: Request, item: StoredInstance, frame: int, media_type: str) -> bytes:
         p = request.query_params
         return wado.rendered(
-            render_cache(),
+            cache,
             pixels,
             archive,
             item.ref,
@@ -297,7 +292,7 @@ def create_router(archive: Archive, settings: Settings, prefix: str = "/dicom-we
         media_type = rendered_type(request)
         images = [i for i in items if i.ref.sop_class_uid] or items
         size = _thumb_size(request.query_params.get("viewport"))
-        out = wado.thumbnail(render_cache(), pixels, archive, images[len(images) // 2].ref, media_type, size)
+        out = wado.thumbnail(cache, pixels, archive, images[len(images) // 2].ref, media_type, size)
         viewed(request, actor, study)
         return Response(out, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
@@ -384,7 +379,7 @@ def create_router(archive: Archive, settings: Settings, prefix: str = "/dicom-we
         if content not in wado.RENDER_TYPES:
             raise HTTPException(406, detail=f"contentType {content} is not available")
         out = wado.rendered(
-            render_cache(),
+            cache,
             pixels,
             archive,
             item.ref,

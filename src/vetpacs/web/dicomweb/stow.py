@@ -123,6 +123,5 @@ def store_parts(
 
 
 def _failure(sop_class: str, sop_uid: str, code: int, reason: str) -> dict[str, Any]:
-    log.info("STOW failure %04X for %s: %s", code, sop_uid or "?", reason)
-    # (0009,xx) would be private; the reason text goes to the log and the audit detail
+    log.info("STOW failure %04X for %s: %s", code, sop_uid or "?", reason)  # the reason's only record
     return _ref_item(sop_class, sop_uid, **{"00081197": {"vr": "US", "Value": [code]}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from vetpacs.web.dicomweb.media import (
     part_header,
 )
 
+log = logging.getLogger("vetpacs.web.dicomweb")
 CHUNK = 1 << 20  # file read size; response chunks gather up to 4 of these
 PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
 UNCOMPRESSED = {EXPLICIT_LE, "1.2.840.10008.1.2", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
@@ -91,8 +93,11 @@ def stream_instances(
         for i, item in enumerate(instances):
             try:
                 ts, payload = first if i == 0 and first else instance_payload(archive, item.ref, syntax)
-            except (Invalid, NotAcceptable, NotFound):
-                continue  # a part we cannot produce is left out (the client counts what came)
+            except (Invalid, NotAcceptable, NotFound) as exc:
+                # The response has started: a part we cannot produce is left out, and said so here
+                # (the client counts what came).
+                log.warning("WADO-RS: instance %s left out: %s", item.ref.sop_instance_uid, exc)
+                continue
             buf += part_header(boundary, f"{DICOM}; transfer-syntax={ts}")
             if isinstance(payload, Path):
                 if item.ref.size <= CHUNK * 4:
