@@ -1,7 +1,9 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
-// The viewer is served by VetPACS under /viewer/ (src/vetpacs/web/ui.py), behind the login.
-// public/login.html is copied as is: the login page needs no bundled asset.
+// One build, two pages, served by VetPACS behind the login (src/vetpacs/web/ui.py): the viewer
+// (index.html, under /viewer/) and the clinic app (clinic.html, under /app/; its assets load from
+// /viewer/assets/). public/login.html is copied as is: the login page needs no bundled asset.
 export default defineConfig({
   base: '/viewer/',
   build: {
@@ -9,7 +11,14 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     chunkSizeWarningLimit: 4000,
+    rollupOptions: {
+      input: {
+        viewer: fileURLToPath(new URL('./index.html', import.meta.url)),
+        clinic: fileURLToPath(new URL('./clinic.html', import.meta.url)),
+      },
+    },
   },
+  esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
   worker: { format: 'es' },
   optimizeDeps: {
     exclude: ['@cornerstonejs/dicom-image-loader'],

@@ -10,6 +10,10 @@
 
 The viewer opens a study with ``/viewer/?StudyInstanceUID=...`` or ``/viewer/?accession=...``
 (docs/viewer.md).
+
+The clinic app (search, charts, orders, schedule, technician's board, reconciliation, administration;
+docs/clinic.md) is the same build's ``clinic.html``, served under ``/app/`` (every path below it is
+the app shell; the app routes in the browser). ``/`` sends a browser to ``/app/``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vetpacs.web.deps import authenticate, settings_of
 
 PREFIX = "/viewer"
+APP_PREFIX = "/app"
 LOGIN_PATH = f"{PREFIX}/login"
 DEFAULT_DIST = Path(__file__).resolve().parents[3] / "frontend" / "dist"
 IMMUTABLE = "private, max-age=31536000, immutable"  # Vite's hashed file names under assets/
@@ -149,4 +154,28 @@ async def viewer(request: Request, path: str) -> Response:
         return FileResponse(found, headers={"Cache-Control": IMMUTABLE if hashed else "no-cache"})
     if path.startswith("assets/"):
         raise HTTPException(status_code=404, detail="no such viewer asset")
+    return FileResponse(shell, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/")
+async def root(request: Request) -> Response:
+    """``/`` -> the clinic app (signed in) or the sign-in page (a browser without a session)."""
+    redirect = await signed_in_or_redirect(request)
+    if redirect is not None:
+        return redirect
+    return RedirectResponse(f"{APP_PREFIX}/", status_code=307)
+
+
+@router.get(APP_PREFIX)
+@router.get(APP_PREFIX + "/{path:path}")
+async def clinic_app(request: Request, path: str = "") -> Response:
+    """The clinic app's shell (``clinic.html``) for every path under ``/app/``; its scripts and
+    styles are the shared build's files under ``/viewer/assets/``."""
+    redirect = await signed_in_or_redirect(request)
+    if redirect is not None:
+        return redirect
+    dist = viewer_dir(request)
+    shell = dist / "clinic.html"
+    if not shell.is_file():
+        return not_built(dist)
     return FileResponse(shell, media_type="text/html", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,7 @@
+/** Placeholder: this screen is being built. */
+import type { JSX } from 'preact';
+import type { ScreenProps } from '../screen';
+
+export function RegisterScreen(_props: ScreenProps): JSX.Element {
+  return <section><h1>RegisterScreen</h1><p class="empty">Not built yet.</p></section>;
+}
