@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_URL = os.environ.get("VETPACS_TEST_DATABASE_URL", "")
 
+# The browser fixtures (browser_page, demo_server) for tests/e2e/.
+pytest_plugins = ["e2e.e2e_support"]
+
 
 def free_port() -> int:
     """A TCP port nobody listens on right now."""

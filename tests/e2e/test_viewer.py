@@ -12,67 +12,16 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pydicom
 import pytest
 
-from conftest import IN_CI, ROOT, LiveServer, require_tool
+from conftest import LiveServer
+from e2e.e2e_support import shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-DIST = ROOT / "frontend" / "dist"
-SHOTS = Path(__file__).resolve().parent / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 30_000
-
-
-def require_viewer_build() -> None:
-    """The built front end; missing: skip, or fail under CI=true (scripts/test.sh builds it)."""
-    if not (DIST / "index.html").is_file():
-        message = "frontend/dist is not built (cd frontend && npm ci && npm run build)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-@pytest.fixture
-def browser_page() -> Iterator[Any]:
-    """A fresh page in headless Debian chromium (1280x800)."""
-    chromium = require_tool("chromium")
-    require_viewer_build()
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-        assert not errors, f"uncaught errors in the page: {errors}"
-
-
-@pytest.fixture
-def demo_server(server: LiveServer, demo_files: list[Path]) -> LiveServer:
-    """The live server with the demo studies imported."""
-    server.cli("import", *[str(p) for p in demo_files])
-    return server
 
 
 def datasets_by_accession(files: list[Path]) -> dict[str, list[pydicom.Dataset]]:
@@ -81,17 +30,6 @@ def datasets_by_accession(files: list[Path]) -> dict[str, list[pydicom.Dataset]]
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         out.setdefault(str(ds.AccessionNumber), []).append(ds)
     return out
-
-
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-
-def sign_in(page: Any, server: LiveServer) -> None:
-    page.fill("#username", "admin")
-    page.fill("#password", server.admin_password)
-    page.click("#submit")
 
 
 def wait_first_image(page: Any) -> float:
@@ -251,7 +189,7 @@ def test_cine_plays_a_multiframe_ultrasound(
     frames = sum(int(ds.NumberOfFrames) for ds in us)
     page.goto(f"{demo_server.http_url}/viewer/login")
     sign_in(page, demo_server)
-    page.wait_for_url(re.compile(r".*/viewer/$"))
+    page.wait_for_url(re.compile(r".*/app/$"))
     page.goto(f"{demo_server.http_url}/viewer/?accession={us_accession}")
     wait_first_image(page)
     assert f"Im: 1/{frames}" in page.text_content("#viewports .overlay")
