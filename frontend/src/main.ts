@@ -1,7 +1,8 @@
 /**
  * The VetPACS diagnostic viewer: Cornerstone3D stack viewports over our DICOMweb.
  *
- * Open with /viewer/?StudyInstanceUID=... or /viewer/?accession=... (a PMS launches it in context).
+ * Open with /viewer/?StudyInstanceUID=... or /viewer/?accession=... (a PMS launches it in context);
+ * add &prior=<StudyInstanceUID> to compare with an earlier study side by side (1x2, prior on the right).
  * Mouse: left = active tool (window/level by default), middle = pan, right = zoom, wheel = scroll.
  * Keys: arrows scroll, W/P/Z/L choose a tool, I inverts, R resets, space plays cine.
  */
@@ -43,6 +44,8 @@ const GROUP_ID = 'vetpacs-tools';
 const LAYOUTS: Record<string, number> = { '1x1': 1, '1x2': 2, '2x2': 4 };
 
 interface SeriesInfo {
+  study: string; // its Study Instance UID (the current study or the prior)
+  prior: boolean;
   uid: string;
   modality: string;
   description: string;
@@ -64,6 +67,7 @@ interface Slot {
 const calibrations = new Map<string, CalibrationInput>(); // imageId -> how lengths are measured on it
 const seriesByUid = new Map<string, SeriesInfo>();
 let studyUid = '';
+let priorLabel = ''; // 'PRIOR 2025-06-01' when a prior study is open beside the current one
 let engine: RenderingEngine;
 let toolGroup: csTools.Types.IToolGroup;
 let slots: Slot[] = [];
@@ -191,15 +195,23 @@ function selectTool(name: string): void {
 }
 
 // --------------------------------------------------------------------------- series and stacks
-async function loadSeriesList(): Promise<SeriesInfo[]> {
-  const series = await getJson(`/studies/${studyUid}/series`);
+async function loadSeriesList(study: string, priorLabel?: string): Promise<SeriesInfo[]> {
+  const series = await getJson(`/studies/${study}/series`);
   series.sort((a, b) => (num(a, TAG.SeriesNumber) ?? 0) - (num(b, TAG.SeriesNumber) ?? 0));
   const nav = $('#series');
-  nav.replaceChildren();
+  if (priorLabel === undefined) nav.replaceChildren();
+  else {
+    const heading = document.createElement('h2');
+    heading.className = 'prior-heading';
+    heading.textContent = priorLabel;
+    nav.append(heading);
+  }
   const out: SeriesInfo[] = [];
   for (const s of series) {
     const uid = str(s, TAG.SeriesInstanceUID);
     const info: SeriesInfo = {
+      study,
+      prior: priorLabel !== undefined,
       uid,
       modality: str(s, TAG.Modality),
       description: str(s, TAG.SeriesDescription),
@@ -216,7 +228,7 @@ async function loadSeriesList(): Promise<SeriesInfo[]> {
     const img = document.createElement('img');
     img.alt = `${info.modality} series ${info.number}`;
     img.loading = 'lazy';
-    img.src = `${DICOMWEB}/studies/${studyUid}/series/${uid}/thumbnail`;
+    img.src = `${DICOMWEB}/studies/${study}/series/${uid}/thumbnail`;
     const label = document.createElement('span');
     const count = num(s, TAG.NumberOfSeriesRelatedInstances);
     label.textContent = `${info.modality} ${info.number} ${info.description}${count ? ` (${count})` : ''}`;
@@ -231,9 +243,9 @@ async function loadSeriesList(): Promise<SeriesInfo[]> {
 /** Image ids of a series (one per frame), sorted by Instance Number, and their metadata registered. */
 async function imageIdsOf(series: SeriesInfo): Promise<string[]> {
   if (series.imageIds.length) return series.imageIds;
-  const instances = await getJson(`/studies/${studyUid}/series/${series.uid}/metadata`);
+  const instances = await getJson(`/studies/${series.study}/series/${series.uid}/metadata`);
   instances.sort((a, b) => (num(a, TAG.InstanceNumber) ?? 0) - (num(b, TAG.InstanceNumber) ?? 0));
-  const base = `${location.origin}${DICOMWEB}/studies/${studyUid}/series/${series.uid}`;
+  const base = `${location.origin}${DICOMWEB}/studies/${series.study}/series/${series.uid}`;
   const ids: string[] = [];
   for (const meta of instances) {
     const sop = str(meta, TAG.SOPInstanceUID);
@@ -275,6 +287,8 @@ function updateOverlay(slot: Slot): void {
   const index = viewport.getCurrentImageIdIndex();
   const { voiRange, invert } = viewport.getProperties();
   const lines = [`${slot.series.modality} ${slot.series.number} ${slot.series.description}`];
+  if (slot.series.prior) lines.unshift(priorLabel);
+  slot.overlay.dataset.study = slot.series.study;
   lines.push(`Im: ${index + 1}/${total}`);
   const imageId = viewport.getCurrentImageId();
   const calibration = imageId ? calibrations.get(imageId) : undefined;
@@ -400,12 +414,27 @@ function buildLayout(name: string): void {
     b.classList.toggle('active', b.dataset.layout === name);
   });
   setActive(Math.min(active, count - 1));
-  // Keep what was shown; fill new cells with the next series.
-  const all = [...seriesByUid.values()];
+  // Keep what was shown; fill new cells with the next series (the current study's first; with a
+  // prior, the right-hand cell of 1x2 gets the prior's series most like the current one).
+  const current = [...seriesByUid.values()].filter((x) => !x.prior);
+  const prior = [...seriesByUid.values()].filter((x) => x.prior);
+  const fill: (SeriesInfo | undefined)[] = prior.length
+    ? [current[0], pickPrior(prior, current[0]), current[1], prior[1]]
+    : current;
   slots.forEach((s, i) => {
-    const series = previous[i] ?? all[i];
+    const series = previous[i] ?? fill[i];
     if (series) void showSeries(s, series);
   });
+}
+
+/** The prior's series to compare with `current`: same modality and description, else same modality. */
+function pickPrior(prior: SeriesInfo[], current: SeriesInfo | undefined): SeriesInfo | undefined {
+  if (!current) return prior[0];
+  return (
+    prior.find((p) => p.modality === current.modality && p.description === current.description) ??
+    prior.find((p) => p.modality === current.modality) ??
+    prior[0]
+  );
 }
 
 // --------------------------------------------------------------------------- input
@@ -506,8 +535,19 @@ async function main(): Promise<void> {
   setupTools();
   engine = new RenderingEngine(ENGINE_ID);
   bindUi();
-  const series = await loadSeriesList();
-  buildLayout('1x1');
+  const series = await loadSeriesList(studyUid);
+  const priorUid = params.get('prior');
+  if (priorUid && priorUid !== studyUid) {
+    const priors = await getJson(`/studies?StudyInstanceUID=${encodeURIComponent(priorUid)}`);
+    if (priors.length === 0) setStatus(`Prior study ${priorUid} not found`);
+    else {
+      const date = str(priors[0], TAG.StudyDate);
+      priorLabel = `PRIOR ${date ? `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}` : ''}`.trim();
+      await loadSeriesList(priorUid, priorLabel);
+      document.body.dataset.prior = priorUid;
+    }
+  }
+  buildLayout(priorLabel ? '1x2' : '1x1');
   if (!series.length) setStatus('This study has no series');
   window.addEventListener('resize', () => engine.resize(true, true));
   (window as unknown as { vetpacs: unknown }).vetpacs = { imageToCanvas, setStatus };

@@ -212,3 +212,31 @@ def test_cine_plays_a_multiframe_ultrasound(
     assert overlay(page, "data-index") == stopped
     assert non_blank_pixels(page) > 500, "the US viewport is blank"
     shot(page, "us-cine")
+
+
+def test_prior_opens_beside_the_current_study(
+    demo_server: LiveServer, demo_files: list[Path], browser_page: Any
+) -> None:
+    """Luna's dental series (2025-06-05) with her thoracic radiographs (2025-01-22) as the prior."""
+    page = browser_page
+    studies = datasets_by_accession(demo_files)
+    current_uid = str(studies["VPD0070008"][0].StudyInstanceUID)
+    prior_uid = str(studies["VPD0070002"][0].StudyInstanceUID)
+    page.goto(f"{demo_server.http_url}/viewer/login")
+    sign_in(page, demo_server)
+    page.wait_for_url(re.compile(r".*/app/$"))
+    page.goto(f"{demo_server.http_url}/viewer/?StudyInstanceUID={current_uid}&prior={prior_uid}")
+    page.wait_for_selector(f"body[data-prior='{prior_uid}']", state="attached")
+    page.wait_for_function(
+        "document.querySelectorAll('#viewports .viewport .overlay:not(.br)[data-index]').length === 2"
+    )
+    overlays = page.locator("#viewports .viewport .overlay:not(.br)")
+    assert overlays.count() == 2
+    assert overlays.nth(0).get_attribute("data-study") == current_uid
+    assert overlays.nth(1).get_attribute("data-study") == prior_uid
+    assert "PRIOR 2025-01-22" in (overlays.nth(1).text_content() or "")
+    assert "PRIOR" not in (overlays.nth(0).text_content() or "")
+    assert page.locator("#series .prior-heading").text_content() == "PRIOR 2025-01-22"
+    page.wait_for_timeout(200)
+    assert non_blank_pixels(page, 0) > 500 and non_blank_pixels(page, 1) > 500
+    shot(page, "viewer-prior-side-by-side")
