@@ -1,7 +1,235 @@
-/** Placeholder: this screen is being built. */
+/**
+ * Patient chart (/animals/:id): the animal with its alerts, owners with contact details, an inline
+ * edit form, and the timeline of orders and studies (thumbnails, one click to the viewer, compare
+ * with the prior study). Reports and charges are not part of VetPACS yet: that section says so.
+ */
 import type { JSX } from 'preact';
-import type { ScreenProps } from '../screen';
+import { useState } from 'preact/hooks';
+import { get, viewerUrl } from '../api';
+import { AnimalEditForm } from '../chart-edit';
+import { type AnimalRead, type OwnerRead, breedName, ownerName, sexLabel, speciesName } from '../chart-model';
+import { choosePrior } from '../chart-prior';
+import { type OrderRead, hhmm } from '../order-model';
+import { Link } from '../router';
+import { can, type ScreenProps } from '../screen';
+import { StatusBadge, Thumb } from '../search-parts';
+import type { StudyHit, Timeline } from '../search-model';
+import { Empty, ErrorBanner, Loading, ageOf, isoDate, useAsync } from '../ui';
 
-export function ChartScreen(_props: ScreenProps): JSX.Element {
-  return <section><h1>ChartScreen</h1><p class="empty">Not built yet.</p></section>;
+export function ChartScreen({ params, me }: ScreenProps): JSX.Element {
+  const id = params.id;
+  const animal = useAsync((signal) => get<AnimalRead>(`/animals/${encodeURIComponent(id)}`, undefined, signal), [id]);
+  const [edited, setEdited] = useState<AnimalRead | undefined>(undefined);
+  const [editing, setEditing] = useState(false);
+  const a = edited ?? animal.data;
+  const owners = useAsync(
+    (signal) =>
+      a ? Promise.all(a.owners.map((o) => get<OwnerRead>(`/owners/${o.owner_id}`, undefined, signal))) : Promise.resolve([]),
+    [a?.id, a?.owners.map((o) => o.owner_id).join(',')],
+  );
+  const timeline = useAsync((signal) => get<Timeline>(`/animals/${encodeURIComponent(id)}/timeline`, undefined, signal), [id]);
+
+  if (animal.error) return <ErrorBanner error={animal.error} />;
+  if (!a) return <Loading />;
+  const born = isoDate(a.birth_date);
+  const studies = (timeline.data?.items ?? []).flatMap((i) => (i.kind === 'study' ? [i.study] : []));
+
+  return (
+    <section class="chart">
+      <div class="screen-head">
+        <h1>
+          {a.name} {a.deceased && <span class="badge">deceased</span>}
+        </h1>
+        <div class="actions">
+          {can(me, 'patients:write') && !editing && (
+            <button type="button" onClick={() => setEditing(true)}>
+              Edit patient
+            </button>
+          )}
+          {can(me, 'orders:write') && (
+            <Link to={`/orders/new?animal=${a.id}`} class="button primary">
+              New order
+            </Link>
+          )}
+        </div>
+      </div>
+      {a.merged_into_id && (
+        <p class="error" role="alert">
+          This record was merged: see <Link to={`/animals/${a.merged_into_id}`}>the surviving record</Link>.
+        </p>
+      )}
+      {a.alerts && (
+        <div class="alerts" role="note" aria-label="Alerts">
+          ⚠ {a.alerts}
+        </div>
+      )}
+      {editing && (
+        <AnimalEditForm
+          animal={a}
+          onCancel={() => setEditing(false)}
+          onSaved={(saved) => {
+            setEdited(saved);
+            setEditing(false);
+          }}
+        />
+      )}
+      <div class="chart-grid">
+        <div>
+          <div class="card">
+            <h2>Patient</h2>
+            <dl class="facts">
+              <dt>Species</dt>
+              <dd>{speciesName(a) || '—'}</dd>
+              <dt>Breed</dt>
+              <dd>{[breedName(a), a.breed && a.breed_text ? a.breed_text : ''].filter(Boolean).join(' · ') || '—'}</dd>
+              <dt>Age</dt>
+              <dd>
+                {born ? `${ageOf(born)} (born ${born}${a.birth_date_estimated ? ', estimated' : ''})` : 'unknown'}
+              </dd>
+              <dt>Sex</dt>
+              <dd>{sexLabel(a.sex, a.neuter_status)}</dd>
+              <dt>Weight</dt>
+              <dd>{a.weight_kg !== null ? `${a.weight_kg} kg` : '—'}</dd>
+              <dt>Microchip</dt>
+              <dd class="mono">{a.microchip || '—'}</dd>
+              <dt>Colour</dt>
+              <dd>{a.colour || '—'}</dd>
+              <dt>PMS id</dt>
+              <dd class="mono">{a.external_id || '—'}</dd>
+              <dt>Patient ID</dt>
+              <dd class="mono">{a.patient_id}</dd>
+            </dl>
+          </div>
+          <div class="card" style={{ marginTop: '1rem' }}>
+            <h2>Owners</h2>
+            {a.owners.length === 0 ? (
+              <Empty>No owner recorded.</Empty>
+            ) : owners.error ? (
+              <ErrorBanner error={owners.error} />
+            ) : (
+              <ul class="owner-list">
+                {a.owners.map((link) => {
+                  const o = owners.data?.find((x) => x.id === link.owner_id);
+                  return (
+                    <li key={link.owner_id}>
+                      <strong>{ownerName(link)}</strong>{' '}
+                      <span class="muted small">
+                        {link.is_primary ? 'primary' : ''} {link.role.toLowerCase()}
+                      </span>
+                      {o && (
+                        <div class="small">
+                          {o.phone && (
+                            <div>
+                              ☎ <a href={`tel:${o.phone}`}>{o.phone}</a>
+                            </div>
+                          )}
+                          {o.email && (
+                            <div>
+                              ✉ <a href={`mailto:${o.email}`}>{o.email}</a>
+                            </div>
+                          )}
+                          {(o.address_line || o.city) && (
+                            <div>{[o.address_line, [o.postal_code, o.city].filter(Boolean).join(' '), o.country].filter(Boolean).join(', ')}</div>
+                          )}
+                          {o.organization && <div>{o.organization}</div>}
+                          {!o.phone && !o.email && !o.address_line && <div class="muted">no contact details</div>}
+                        </div>
+                      )}
+                    </li>
+                  );
+                })}
+              </ul>
+            )}
+          </div>
+          <div class="card" style={{ marginTop: '1rem' }}>
+            <h2>Reports and charges</h2>
+            <Empty>No reports or charges recorded — reporting and billing are not part of VetPACS yet.</Empty>
+          </div>
+        </div>
+        <div>
+          <h2 style={{ marginTop: 0 }}>Timeline</h2>
+          {timeline.error ? (
+            <ErrorBanner error={timeline.error} />
+          ) : !timeline.data ? (
+            <Loading />
+          ) : timeline.data.items.length === 0 ? (
+            <Empty>No orders or studies for {a.name} yet.</Empty>
+          ) : (
+            <ol class="timeline">
+              {timeline.data.items.map((item) =>
+                item.kind === 'order' ? (
+                  <li key={`o${item.order.id}`}>
+                    <span class="when">{isoDate(item.at)}</span>
+                    <OrderCard order={item.order} />
+                  </li>
+                ) : (
+                  <li key={`s${item.study.study_uid}`}>
+                    <span class="when">{item.study.study_date ?? isoDate(item.at)}</span>
+                    <StudyCard study={item.study} prior={choosePrior(item.study, studies)} />
+                  </li>
+                ),
+              )}
+            </ol>
+          )}
+        </div>
+      </div>
+    </section>
+  );
+}
+
+function OrderCard({ order }: { order: OrderRead }): JSX.Element {
+  return (
+    <div class="card" data-order={order.accession_number}>
+      <div class="tl-head">
+        <strong>Order</strong> <span class="mono">{order.accession_number}</span> <StatusBadge status={order.status} />
+        {order.priority !== 'ROUTINE' && <span class="badge danger">{order.priority}</span>}
+      </div>
+      {order.clinical_question && <div>“{order.clinical_question}”</div>}
+      <div class="muted small">
+        {[order.requesting_vet && `requested by ${order.requesting_vet}`, order.body_region, order.laterality && `side ${order.laterality}`]
+          .filter(Boolean)
+          .join(' · ')}
+      </div>
+      <ul class="steps">
+        {order.steps.map((s) => (
+          <li key={s.id}>
+            {s.procedure_name} <span class="muted">({s.modality})</span> —{' '}
+            {s.start ? `${s.station_name ?? 'station'} ${isoDate(s.start)} ${hhmm(s.start)}` : <em>not scheduled</em>}{' '}
+            <span class="muted small">{s.status.toLowerCase()}</span>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function StudyCard({ study, prior }: { study: StudyHit; prior: StudyHit | undefined }): JSX.Element {
+  return (
+    <div class="card study-item" data-study={study.study_uid}>
+      <a href={viewerUrl(study.study_uid)} title="Open in the viewer">
+        <Thumb uid={study.study_uid} size={96} />
+      </a>
+      <div>
+        <div class="tl-head">
+          <strong>{study.description || 'Study'}</strong> <StatusBadge status={study.status} />
+        </div>
+        <div class="small">
+          {study.modalities.join(', ')} {study.body_parts.length > 0 && `· ${study.body_parts.join(', ')}`} · {study.series} series,{' '}
+          {study.instances} images {study.accession_number && <span class="mono">· {study.accession_number}</span>}
+        </div>
+        <div class="card-actions">
+          <a class="button small primary" href={viewerUrl(study.study_uid)}>
+            Open
+          </a>
+          {prior ? (
+            <a class="button small" href={viewerUrl(study.study_uid, prior.study_uid)} title={`Prior: ${prior.study_date} ${prior.description}`}>
+              Compare with prior ({prior.study_date})
+            </a>
+          ) : (
+            <span class="muted small">no earlier study</span>
+          )}
+        </div>
+      </div>
+    </div>
+  );
 }
