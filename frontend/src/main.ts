@@ -38,6 +38,14 @@ import {
   type Point,
 } from './geometry';
 import { presetsFor, type Preset } from './presets';
+import {
+  SAVED_TOOLS,
+  instanceOf,
+  lengthBody,
+  lengthPoints,
+  measurementsApi,
+  type SavedMeasurement,
+} from './saved';
 
 const ENGINE_ID = 'vetpacs';
 const GROUP_ID = 'vetpacs-tools';
@@ -114,7 +122,153 @@ function refreshMeasurementList(): void {
     li.dataset.tool = 'Length';
     li.dataset.points = [p, q].map((pt) => pt.map((v) => v.toFixed(2)).join(',')).join(';');
     li.textContent = `Length ${text}`;
+    const id = savedIds.get(a.annotationUID ?? '');
+    if (id !== undefined) li.dataset.saved = String(id);
     list.append(li);
+  }
+}
+
+// --------------------------------------------------------------------------- kept on the server
+const savedIds = new Map<string, number>(); // annotationUID -> measurement id on the server
+const restoredIds = new Set<number>();
+const savedByStudy = new Map<string, Promise<SavedMeasurement[]>>();
+const pendingPatch = new Map<string, ReturnType<typeof setTimeout>>();
+
+type AnnotationEvent = Event & { detail: { annotation?: csTools.Types.Annotation; annotationUID?: string } };
+
+function linePoints(annotation: csTools.Types.Annotation): [Point, Point] | undefined {
+  const imageId = annotation.metadata?.referencedImageId;
+  const points = annotation.data?.handles?.points as Types.Point3[] | undefined;
+  if (!imageId || !points || points.length < 2) return undefined;
+  return [imagePoint(imageId, points[0]), imagePoint(imageId, points[1])];
+}
+
+function studyOfImage(imageId: string): string | undefined {
+  const where = instanceOf(imageId);
+  return where ? seriesByUid.get(where.series)?.study : undefined;
+}
+
+async function saveAnnotation(annotation: csTools.Types.Annotation): Promise<void> {
+  const uid = annotation.annotationUID;
+  const imageId = annotation.metadata?.referencedImageId;
+  if (!uid || !imageId || !SAVED_TOOLS[annotation.metadata?.toolName ?? ''] || savedIds.has(uid)) return;
+  const line = linePoints(annotation);
+  const study = studyOfImage(imageId);
+  const body = line && lengthBody(imageId, line[0], line[1]);
+  if (!body || !study) return;
+  try {
+    const saved = await measurementsApi.create(study, body);
+    savedIds.set(uid, saved.id);
+    restoredIds.add(saved.id);
+    setStatus('Measurement saved');
+  } catch (e) {
+    setStatus(`Measurement NOT saved: ${(e as Error).message}`);
+  }
+  refreshMeasurementList();
+}
+
+function onAnnotationModified(event: Event): void {
+  const annotation = (event as AnnotationEvent).detail.annotation;
+  const uid = annotation?.annotationUID;
+  if (!annotation || !uid || !savedIds.has(uid)) return;
+  clearTimeout(pendingPatch.get(uid));
+  pendingPatch.set(
+    uid,
+    setTimeout(() => {
+      pendingPatch.delete(uid);
+      const line = linePoints(annotation);
+      const id = savedIds.get(uid);
+      if (!line || id === undefined) return;
+      const round = (p: Point): [number, number] => [Number(p[0].toFixed(3)), Number(p[1].toFixed(3))];
+      measurementsApi.update(id, { line: [round(line[0]), round(line[1])] }).then(
+        () => setStatus('Measurement updated'),
+        (e: unknown) => setStatus(`Measurement change NOT saved: ${(e as Error).message}`),
+      );
+    }, 500),
+  );
+}
+
+function onAnnotationRemoved(event: Event): void {
+  const detail = (event as AnnotationEvent).detail;
+  const uid = detail.annotation?.annotationUID ?? detail.annotationUID;
+  const id = uid ? savedIds.get(uid) : undefined;
+  if (!uid || id === undefined) return;
+  savedIds.delete(uid);
+  clearTimeout(pendingPatch.get(uid));
+  measurementsApi.remove(id).then(
+    () => setStatus('Measurement deleted'),
+    (e: unknown) => setStatus(`Measurement NOT deleted on the server: ${(e as Error).message}`),
+  );
+}
+
+/** Put the study's saved Lengths of this series back on its images (once per measurement). */
+async function restoreSaved(slot: Slot, series: SeriesInfo): Promise<void> {
+  let pending = savedByStudy.get(series.study);
+  if (!pending) {
+    pending = measurementsApi.list(series.study).then(
+      (r) => r.measurements,
+      (e: unknown) => {
+        setStatus(`Saved measurements could not be loaded: ${(e as Error).message}`);
+        return [];
+      },
+    );
+    savedByStudy.set(series.study, pending);
+  }
+  const all = await pending;
+  const viewport = viewportOf(slot);
+  let added = 0;
+  for (const m of all) {
+    if (m.series_instance_uid !== series.uid || m.tool !== 'length' || restoredIds.has(m.id)) continue;
+    const imageId = series.imageIds.find((id) => {
+      const where = instanceOf(id);
+      return where?.sop === m.sop_instance_uid && where.frame === m.frame_number;
+    });
+    const line = lengthPoints(m);
+    if (!imageId || !line) continue;
+    const world = line.map((p) => csUtils.imageToWorldCoords(imageId, [p[0], p[1]]) as Types.Point3);
+    const camera = viewport.getCamera();
+    const uid = csUtils.uuidv4();
+    const annotation = {
+      annotationUID: uid,
+      highlighted: false,
+      isLocked: false,
+      isVisible: true,
+      invalidated: true,
+      metadata: {
+        toolName: csTools.LengthTool.toolName,
+        referencedImageId: imageId,
+        viewPlaneNormal: [...(camera.viewPlaneNormal ?? [0, 0, 1])] as Types.Point3,
+        viewUp: [...(camera.viewUp ?? [0, -1, 0])] as Types.Point3,
+        FrameOfReferenceUID: viewport.getFrameOfReferenceUID(),
+      },
+      data: {
+        label: m.label,
+        handles: {
+          points: world,
+          activeHandleIndex: null,
+          textBox: {
+            hasMoved: false,
+            worldPosition: [0, 0, 0] as Types.Point3,
+            worldBoundingBox: {
+              topLeft: [0, 0, 0] as Types.Point3,
+              topRight: [0, 0, 0] as Types.Point3,
+              bottomLeft: [0, 0, 0] as Types.Point3,
+              bottomRight: [0, 0, 0] as Types.Point3,
+            },
+          },
+        },
+        cachedStats: {},
+      },
+    } as unknown as csTools.Types.Annotation;
+    restoredIds.add(m.id);
+    savedIds.set(uid, m.id);
+    csTools.annotation.state.addAnnotation(annotation, slot.element);
+    added++;
+  }
+  if (added) {
+    viewport.render();
+    refreshMeasurementList();
+    setStatus(`${added} saved measurement${added > 1 ? 's' : ''} restored`);
   }
 }
 
@@ -158,12 +312,19 @@ function setupTools(): void {
   toolGroup.setToolPassive(csTools.LengthTool.toolName);
 
   for (const name of [
+    TE.Events.ANNOTATION_ADDED,
     TE.Events.ANNOTATION_COMPLETED,
     TE.Events.ANNOTATION_MODIFIED,
     TE.Events.ANNOTATION_REMOVED,
   ]) {
     eventTarget.addEventListener(name, refreshMeasurementList);
   }
+  eventTarget.addEventListener(TE.Events.ANNOTATION_COMPLETED, (event: Event) => {
+    const annotation = (event as AnnotationEvent).detail.annotation;
+    if (annotation) void saveAnnotation(annotation);
+  });
+  eventTarget.addEventListener(TE.Events.ANNOTATION_MODIFIED, onAnnotationModified);
+  eventTarget.addEventListener(TE.Events.ANNOTATION_REMOVED, onAnnotationRemoved);
 }
 
 const PRIMARY_TOOLS = ['WindowLevel', 'Pan', 'Zoom', 'Length'];
@@ -273,6 +434,7 @@ async function showSeries(slot: Slot, series: SeriesInfo): Promise<void> {
   await viewport.setStack(ids, 0);
   viewport.render();
   setStatus('');
+  void restoreSaved(slot, series);
   document.querySelectorAll<HTMLButtonElement>('.thumb').forEach((b) => {
     b.classList.toggle('active', slots.some((s) => s.series?.uid === b.dataset.series));
   });

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pydicom
 import pytest
 
@@ -145,6 +146,28 @@ def test_viewer_reads_dx_and_ct(demo_server: LiveServer, demo_files: list[Path],
     )
     shot(page, "dx-length")
     print(f"DX length: shown {shown:.1f} mm, expected {expected:.2f} mm")
+
+    # Kept on the server as the user works: the server recomputed the same value from the points...
+    page.wait_for_selector("#measurement-list li[data-saved]")
+    saved_id = int(page.get_attribute("#measurement-list li[data-saved]", "data-saved") or 0)
+    stored = httpx.get(
+        f"{base}/api/v1/measurements/{saved_id}", headers=demo_server.auth_headers(), timeout=30
+    ).json()
+    assert stored["tool"] == "length" and stored["sop_instance_uid"] == dx.SOPInstanceUID
+    assert stored["username"] == "admin"
+    assert abs(stored["value"]["values"]["length"]["value"] - shown) <= 0.051, stored["value"]
+    # ...and reopening the study brings it back, drawn, with the same value.
+    page.goto(f"{base}/viewer/?accession={dx_accession}")
+    wait_first_image(page)
+    restored = page.locator("#measurement-list li").first
+    restored.wait_for()
+    assert restored.text_content().strip() == text.strip()
+    assert restored.get_attribute("data-saved") == str(saved_id)
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('[data-viewport=\"0\"] svg text')]"
+        ".some(e => e.textContent === t)",
+        arg=f"{shown:.1f} mm",
+    )
 
     # CT: scroll the stack with the keyboard and the wheel, then drag window/level.
     page.goto(f"{base}/viewer/?accession={ct_accession}")

@@ -1,0 +1,88 @@
+/**
+ * Measurements kept on the server as the user works (docs/measurements.md, docs/viewer.md):
+ * a finished Length is POSTed to /api/v1/studies/{study}/measurements, a moved one PATCHed (after
+ * the drag settles), a deleted one DELETEd; reopening the study restores them into Cornerstone's
+ * annotation state. The server recomputes every value from the points; the viewer shows its own.
+ *
+ * Pure parts (imageId parsing, request bodies) are exported for the unit tests.
+ */
+
+export const API = '/api/v1';
+
+export interface SavedMeasurement {
+  id: number;
+  study_instance_uid: string;
+  series_instance_uid: string;
+  sop_instance_uid: string;
+  frame_number: number;
+  username: string;
+  tool: string;
+  label: string;
+  points: Record<string, unknown>;
+  value: Record<string, unknown>;
+}
+
+/** Our tool names (docs/measurements.md) for the Cornerstone tools the viewer saves. */
+export const SAVED_TOOLS: Record<string, string> = { Length: 'length' };
+
+/** `wadors:.../series/{series}/instances/{sop}/frames/{n}` -> its series, SOP Instance UID and frame. */
+export function instanceOf(imageId: string): { series: string; sop: string; frame: number } | undefined {
+  const m = /\/series\/([^/]+)\/instances\/([^/]+)\/frames\/(\d+)$/.exec(imageId);
+  if (!m) return undefined;
+  return { series: decodeURIComponent(m[1]), sop: decodeURIComponent(m[2]), frame: Number(m[3]) };
+}
+
+type Point = readonly [number, number];
+
+/** The create body for a Length between two image points ([column, row]). */
+export function lengthBody(imageId: string, a: Point, b: Point): Record<string, unknown> | undefined {
+  const where = instanceOf(imageId);
+  if (!where) return undefined;
+  const round = (p: Point): [number, number] => [Number(p[0].toFixed(3)), Number(p[1].toFixed(3))];
+  return {
+    sop_instance_uid: where.sop,
+    frame_number: where.frame,
+    tool: 'length',
+    points: { line: [round(a), round(b)] },
+  };
+}
+
+/** The two image points of a saved Length, if well formed. */
+export function lengthPoints(saved: SavedMeasurement): [Point, Point] | undefined {
+  const line = saved.points.line;
+  if (!Array.isArray(line) || line.length !== 2) return undefined;
+  const ok = (p: unknown): p is Point =>
+    Array.isArray(p) && p.length === 2 && p.every((v) => typeof v === 'number' && Number.isFinite(v));
+  return ok(line[0]) && ok(line[1]) ? [line[0], line[1]] : undefined;
+}
+
+const HEADERS = { 'X-Requested-With': 'XMLHttpRequest', Accept: 'application/json' } as const;
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const response = await fetch(API + path, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? HEADERS : { ...HEADERS, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) {
+    let detail = `HTTP ${response.status}`;
+    try {
+      detail = ((await response.json()) as { detail?: string }).detail ?? detail;
+    } catch {
+      /* keep the status */
+    }
+    throw new Error(detail);
+  }
+  return (response.status === 204 ? undefined : await response.json()) as T;
+}
+
+export const measurementsApi = {
+  list: (study: string): Promise<{ measurements: SavedMeasurement[] }> =>
+    call('GET', `/studies/${encodeURIComponent(study)}/measurements`),
+  create: (study: string, body: Record<string, unknown>): Promise<SavedMeasurement> =>
+    call('POST', `/studies/${encodeURIComponent(study)}/measurements`, body),
+  update: (id: number, points: Record<string, unknown>): Promise<SavedMeasurement> =>
+    call('PATCH', `/measurements/${id}`, { points }),
+  remove: (id: number): Promise<void> => call('DELETE', `/measurements/${id}`),
+};
