@@ -350,6 +350,30 @@ def find_rows(archive: Archive, q: Query) -> list[dict[str, Any]]:
     return result
 
 
+def study_conditions(match: dict[int, str], *, case_insensitive: bool = False) -> list[ColumnElement[bool]]:
+    """SQL conditions on the ``studies`` table for STUDY-level matching keys (the rules of :func:`find_rows`).
+
+    Keys the index holds at study level (dates and ranges, accession, Modalities in Study, Body Part
+    Examined over the study's series, the patient snapshot...) become conditions; any other key is
+    ``Invalid`` (this is for callers that build their own SELECT, such as the clinic search).
+    """
+    attrs = attrs_for(Level.STUDY)
+    conds: list[ColumnElement[bool]] = []
+    for tag, value in match.items():
+        if value in ("", "*"):
+            continue
+        if tag in attrs and attrs[tag].level is Level.STUDY:
+            a = attrs[tag]
+            conds.append(_match_value(a.column, value, a.vr, a.upper, case_insensitive))
+        elif tag == 0x00080061:
+            conds.append(_multi_match(ST.c.modalities_in_study, value))
+        elif tag == 0x00180015:
+            conds.append(_multi_match(STUDY_BODY_PART, value))
+        else:
+            raise Invalid(f"({tag:08X}) is not a study-level indexed matching key")
+    return conds
+
+
 def _add_counts(conn: Any, q: Query, rows: list[dict[str, Any]]) -> None:
     wanted = [t for t in q.return_tags if t in COUNTS]
     if not rows or not any(COUNTS[t] is Level.PATIENT for t in wanted):
@@ -562,6 +586,7 @@ __all__ = [
     "overlay_of",
     "query_from_identifier",
     "run_query",
+    "study_conditions",
 ]
 
 

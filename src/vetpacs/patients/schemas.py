@@ -253,7 +253,9 @@ class AnimalQuery(BaseModel):
     """Animal search: every given criterion must match (case-insensitive; names by prefix)."""
 
     q: str = Field(
-        default="", description="Animal name or owner family name prefix, patient id, microchip or PMS id."
+        default="",
+        description="Animal name or owner family/given name prefix, owner phone, patient id, microchip "
+        "or PMS id.",
     )
     species: str = Field(default="", description="Species code or name.")
     breed: str = Field(default="", description="Breed code or name (prefix; also matches the free text).")

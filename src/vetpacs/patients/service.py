@@ -442,6 +442,9 @@ def _search_filters(conn: Connection, query: AnimalQuery) -> list[ColumnElement[
         matching = union(
             select(ANIMALS.c.id).where(_prefix(conn, ANIMALS.c.name, text)),
             _ids_owned_by(conn, text, by_id=False),
+            select(LINKS.c.animal_id)
+            .join(OWNERS, OWNERS.c.id == LINKS.c.owner_id)
+            .where(or_(_prefix(conn, OWNERS.c.given_name, text), OWNERS.c.phone == text)),
             select(ANIMALS.c.id).where(ANIMALS.c.patient_id.in_({text, text.upper()})),
             select(ANIMALS.c.id).where(ANIMALS.c.microchip == text.replace(" ", "")),
             select(ANIMALS.c.id).where(ANIMALS.c.external_id == text),
@@ -482,6 +485,12 @@ def _search_filters(conn: Connection, query: AnimalQuery) -> list[ColumnElement[
     if query.patient_id.strip():
         where.append(ANIMALS.c.patient_id == query.patient_id.strip())
     return where
+
+
+def matching_animal_ids(conn: Connection, query: AnimalQuery) -> Select[Any]:
+    """SELECT of the ids of the live animals matching ``query`` (the rules of :func:`search_animals`),
+    for other searches to build on (the clinic search matches studies of these animals)."""
+    return select(ANIMALS.c.id).where(*_search_filters(conn, query))
 
 
 def search_animals(db: Database, query: AnimalQuery) -> AnimalPage:

@@ -14,6 +14,7 @@ from vetpacs.web.api import (
     partners,
     patients,
     reconciliation,
+    search,
     users,
 )
 
@@ -34,6 +35,7 @@ def create_api_router() -> APIRouter:
     router.include_router(partners.router)
     router.include_router(hl7.router)
     router.include_router(measurements.router)
+    router.include_router(search.router)
     return router
 
 
