@@ -44,6 +44,7 @@ export interface StudyHit {
 export interface SearchResult {
   took_ms: number;
   animals: AnimalHit[];
+  animals_total?: number; // how many animals match in all (the list holds the first ones)
   studies: { total: number; items: StudyHit[] };
 }
 

@@ -83,6 +83,7 @@ export function SearchScreen({ location, me }: ScreenProps): JSX.Element {
   const data = result.data;
   const studies = data?.studies;
   const pages = studies ? pageCount(studies.total) : 1;
+  const animalsTotal = Math.max(data?.animals_total ?? 0, data?.animals.length ?? 0);
 
   return (
     <section class="search-screen">
@@ -220,8 +221,9 @@ export function SearchScreen({ location, me }: ScreenProps): JSX.Element {
         ) : (
           <>
             <p class="muted small search-meta" data-testid="search-meta">
-              {data.animals.length} {data.animals.length === 1 ? 'animal' : 'animals'}, {studies!.total}{' '}
-              {studies!.total === 1 ? 'study' : 'studies'} · {data.took_ms} ms
+              {animalsTotal} {animalsTotal === 1 ? 'animal' : 'animals'}
+              {animalsTotal > data.animals.length ? ` (first ${data.animals.length} shown: narrow the search)` : ''}, {studies!.total}{' '}
+              {studies!.total === 1 ? 'study' : 'studies'} · {data.took_ms < 10 ? data.took_ms.toFixed(1) : Math.round(data.took_ms)} ms
               {result.loading && ' · updating…'}
             </p>
             {data.animals.length > 0 && (
