@@ -151,6 +151,7 @@ class Server:
     def _run_http(self) -> None:
         import uvicorn
 
+        from vetpacs.web.api.events import stop_streams
         from vetpacs.web.app import create_app
 
         self.http_app = create_app(self.archive, self.settings)
@@ -166,10 +167,13 @@ class Server:
             ssl_keyfile=str(self.settings.tls_key) if self.settings.tls_enabled else None,
         )
 
+        http_app = self.http_app
+
         class _Server(uvicorn.Server):
             """uvicorn re-raises SIGTERM after its shutdown; we still have DICOM work to finish."""
 
             def handle_exit(self, sig: int, frame: Any) -> None:
+                stop_streams(http_app)  # open event streams end now instead of holding the shutdown
                 if self.should_exit and sig == signal.SIGINT:
                     self.force_exit = True
                 self.should_exit = True

@@ -21,6 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from vetpacs import events
 from vetpacs.archive.context import Archive, Origin, StudyStored
 from vetpacs.archive.header import ParsedInstance, ensure_part10, parse_instance
 from vetpacs.archive.models import IngestRejection, Instance, InstanceConflict, Patient, Series, Study
@@ -458,6 +459,22 @@ def _index(
         )
         series_pk = int(result.inserted_primary_key[0])  # type: ignore[index]
         created.append(study is None)
+        # one event per new series (not per instance): boards and worklists refetch on it
+        events.emit(
+            conn,
+            "images.received",
+            aggregate_type="study",
+            aggregate_id=p.study_instance_uid,
+            payload={
+                "study_instance_uid": p.study_instance_uid,
+                "series_instance_uid": p.series_instance_uid,
+                "new_study": study is None,
+                "modality": modality,
+                "accession_number": p.get("AccessionNumber")[:16],
+                "origin": origin.describe(),
+            },
+            actor=(origin.user or origin.ae_title or origin.kind.value)[:64],
+        )
 
     frames = p.get("NumberOfFrames")
     rows = p.get("Rows")

@@ -228,6 +228,14 @@ def link_study(
             object_id=str(item_id),
             detail=detail,
         )
+        events.emit(
+            conn,
+            "reconciliation.linked",
+            aggregate_type="study",
+            aggregate_id=item.study_instance_uid,
+            payload={"item_id": item_id, **detail},
+            actor=actor.username,
+        )
     return get_item(archive, item_id)
 
 

@@ -15,16 +15,22 @@ from typing import Any, cast
 from sqlalchemy import Connection, Row, Table, select, update
 
 from vetpacs import events
+from vetpacs.archive.models import Study
 from vetpacs.auth.audit import Database, record_in, utcnow
 from vetpacs.auth.roles import Actor
 from vetpacs.errors import Conflict, Invalid, NotFound
 from vetpacs.orders.catalog import PROCEDURES, STATIONS, opening_hours_of, station_read
 from vetpacs.orders.lifecycle import ACTIVE_STEP, INACTIVE_ORDER, ORDERS, STEPS, advance_order
-from vetpacs.orders.models import OrderStatus, Priority, StepStatus
+from vetpacs.orders.models import OrderStatus, OrderStudy, Priority, StepStatus
 from vetpacs.orders.schemas import WEEKDAYS, DayEntry, OpeningHours, StationDay, StepRead
-from vetpacs.patients.models import Animal
+from vetpacs.patients.models import Animal, AnimalOwner, Owner, Species
 
 ANIMALS: Table = cast(Table, Animal.__table__)
+SPECIES: Table = cast(Table, Species.__table__)
+OWNERS: Table = cast(Table, Owner.__table__)
+OWNERSHIP: Table = cast(Table, AnimalOwner.__table__)
+STUDY_LINKS: Table = cast(Table, OrderStudy.__table__)
+STUDIES: Table = cast(Table, Study.__table__)
 MAX_DURATION = timedelta(minutes=1440)  # ScheduleRequest caps a step at a day: bounds the overlap scan
 BOOKABLE_ORDER = frozenset(
     {OrderStatus.ORDERED.value, OrderStatus.SCHEDULED.value, OrderStatus.ARRIVED.value}
@@ -254,6 +260,49 @@ def get_step(archive: Database, step_pk: int) -> StepRead:
     return step_read(row)
 
 
+def _board_details(
+    conn: Connection, rows: list[Row[Any]]
+) -> tuple[dict[int, str], dict[int, tuple[str, int]]]:
+    """Primary owner label per animal, and (study uid, instances received) per order, batched.
+
+    An order's study is its newest linked one, else the stored study with the order's own Study
+    Instance UID (images that arrived but wait in the reconciliation queue)."""
+    animal_ids = {r.animal_id for r in rows}
+    owners: dict[int, str] = {}
+    if animal_ids:
+        for o in conn.execute(
+            select(OWNERSHIP.c.animal_id, OWNERS.c.family_name, OWNERS.c.given_name)
+            .join(OWNERS, OWNERS.c.id == OWNERSHIP.c.owner_id)
+            .where(OWNERSHIP.c.animal_id.in_(animal_ids))
+            .order_by(OWNERSHIP.c.animal_id, OWNERSHIP.c.is_primary.desc(), OWNERSHIP.c.owner_id)
+        ):
+            if o.animal_id not in owners:
+                family, given = o.family_name.strip().upper(), o.given_name.strip()
+                owners[o.animal_id] = f"{family}, {given}" if given else family
+    order_ids = {r.order_id for r in rows}
+    uid_of: dict[int, str] = {r.order_id: r.order_study_uid for r in rows}
+    if order_ids:
+        for link in conn.execute(
+            select(STUDY_LINKS.c.order_id, STUDY_LINKS.c.study_instance_uid)
+            .where(STUDY_LINKS.c.order_id.in_(order_ids))
+            .order_by(STUDY_LINKS.c.id)
+        ):
+            uid_of[link.order_id] = link.study_instance_uid
+    counts = (
+        dict(
+            conn.execute(
+                select(STUDIES.c.study_instance_uid, STUDIES.c.num_instances).where(
+                    STUDIES.c.study_instance_uid.in_(set(uid_of.values()))
+                )
+            ).all()
+        )
+        if uid_of
+        else {}
+    )
+    studies = {oid: (uid, int(counts[uid])) if uid in counts else ("", 0) for oid, uid in uid_of.items()}
+    return owners, studies
+
+
 def _day_entries(conn: Connection, day: date, station_id: int | None) -> list[tuple[int, DayEntry]]:
     begin = datetime.combine(day, time())
     stmt = (
@@ -263,10 +312,14 @@ def _day_entries(conn: Connection, day: date, station_id: int | None) -> list[tu
             ORDERS.c.status.label("order_status"),
             ORDERS.c.priority,
             ORDERS.c.animal_id,
+            ORDERS.c.study_instance_uid.label("order_study_uid"),
             ANIMALS.c.name.label("animal_name"),
+            ANIMALS.c.species_text,
+            SPECIES.c.name.label("species_name"),
         )
         .join(ORDERS, ORDERS.c.id == STEPS.c.order_id)
         .join(ANIMALS, ANIMALS.c.id == ORDERS.c.animal_id)
+        .outerjoin(SPECIES, SPECIES.c.id == ANIMALS.c.species_id)
         .where(
             STEPS.c.start >= begin,
             STEPS.c.start < begin + timedelta(days=1),
@@ -278,6 +331,8 @@ def _day_entries(conn: Connection, day: date, station_id: int | None) -> list[tu
     )
     if station_id is not None:
         stmt = stmt.where(STEPS.c.station_id == station_id)
+    rows = list(conn.execute(stmt))
+    owners, studies = _board_details(conn, rows)
     return [
         (
             r.station_id,
@@ -288,9 +343,13 @@ def _day_entries(conn: Connection, day: date, station_id: int | None) -> list[tu
                 priority=Priority(r.priority),
                 animal_id=r.animal_id,
                 animal_name=r.animal_name,
+                species=r.species_name or r.species_text or "",
+                owner=owners.get(r.animal_id, ""),
+                study_uid=studies[r.order_id][0],
+                images=studies[r.order_id][1],
             ),
         )
-        for r in conn.execute(stmt)
+        for r in rows
     ]
 
 

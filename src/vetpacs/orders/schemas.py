@@ -336,6 +336,10 @@ class DayEntry(BaseModel):
     priority: Priority
     animal_id: int
     animal_name: str
+    species: str = Field(default="", description="The animal's species (vocabulary name or free text).")
+    owner: str = Field(default="", description='The primary owner, "FAMILY, Given".')
+    study_uid: str = Field(default="", description="The order's stored study (linked), or empty.")
+    images: int = Field(default=0, description="Instances received for that study (0 when none).")
 
 
 class StationDay(BaseModel):

@@ -8,6 +8,7 @@ from vetpacs.web.api import (
     audit,
     auth,
     catalog,
+    events,
     hl7,
     measurements,
     orders,
@@ -36,6 +37,7 @@ def create_api_router() -> APIRouter:
     router.include_router(hl7.router)
     router.include_router(measurements.router)
     router.include_router(search.router)
+    router.include_router(events.router)
     return router
 
 
