@@ -49,7 +49,7 @@ import {
 
 const ENGINE_ID = 'vetpacs';
 const GROUP_ID = 'vetpacs-tools';
-const LAYOUTS: Record<string, number> = { '1x1': 1, '1x2': 2, '2x2': 4 };
+const LAYOUTS: Record<string, number> = { '1x1': 1, '1x2': 2, '2x1': 2, '2x2': 4 };
 
 interface SeriesInfo {
   study: string; // its Study Instance UID (the current study or the prior)
@@ -559,6 +559,7 @@ function buildLayout(name: string): void {
       const series = seriesByUid.get(e.dataTransfer?.getData('text/x-series') ?? '');
       if (series) void showSeries(slot, series);
     });
+    element.addEventListener(Enums.Events.STACK_NEW_IMAGE, () => followScroll(slot));
     element.addEventListener(Enums.Events.IMAGE_RENDERED, () => {
       if (firstImageMs === undefined) {
         firstImageMs = performance.now();
@@ -572,6 +573,7 @@ function buildLayout(name: string): void {
     slots.map((s) => ({ viewportId: s.viewportId, type: Enums.ViewportType.STACK, element: s.element })),
   );
   for (const s of slots) toolGroup.addViewport(s.viewportId, ENGINE_ID);
+  linkViewports();
   document.querySelectorAll<HTMLButtonElement>('[data-layout]').forEach((b) => {
     b.classList.toggle('active', b.dataset.layout === name);
   });
@@ -612,9 +614,76 @@ function resetActive(): void {
   const viewport = viewportOf(slot);
   viewport.resetCamera();
   viewport.resetProperties();
+  viewport.setViewPresentation({ rotation: 0 });
+  delete slot.element.dataset.rotation;
+  delete slot.element.dataset.flip;
   if (slot.defaultVoi) viewport.setProperties({ voiRange: slot.defaultVoi, invert: false });
   viewport.render();
   $<HTMLSelectElement>('#preset').value = '';
+}
+
+/** Rotate the active image by 90 degrees (clockwise with +1) or flip it; Reset undoes both. */
+function rotateActive(quarterTurns: number): void {
+  const slot = slots[active];
+  if (!slot?.series) return;
+  const viewport = viewportOf(slot);
+  const rotation = (((viewport.getViewPresentation().rotation ?? 0) + 90 * quarterTurns) % 360 + 360) % 360;
+  viewport.setViewPresentation({ rotation });
+  viewport.render();
+  slot.element.dataset.rotation = String(rotation);
+}
+
+function flipActive(horizontal: boolean): void {
+  const slot = slots[active];
+  if (!slot?.series) return;
+  const viewport = viewportOf(slot);
+  const camera = viewport.getCamera();
+  if (horizontal) viewport.setCamera({ flipHorizontal: !camera.flipHorizontal });
+  else viewport.setCamera({ flipVertical: !camera.flipVertical });
+  viewport.render();
+  const after = viewport.getCamera();
+  slot.element.dataset.flip = `${after.flipHorizontal ? 'H' : ''}${after.flipVertical ? 'V' : ''}`;
+}
+
+// --------------------------------------------------------------------------- linked viewports
+// With "Link" on (the default when a prior is open), scrolling one viewport moves the others to
+// the same relative position in their stacks, and zoom and pan follow (Cornerstone's zoom/pan
+// synchronizer). Relative position, not patient position: a prior CT may have another slice count.
+let linked = false;
+let zoomPan: ReturnType<typeof csTools.synchronizers.createZoomPanSynchronizer> | undefined;
+const followers = new Set<Slot>(); // viewports we are moving: their new image is not a user's scroll
+
+function setLinked(on: boolean): void {
+  linked = on;
+  $('#link').classList.toggle('active', on);
+  $('#link').setAttribute('aria-pressed', String(on));
+  linkViewports();
+}
+
+function linkViewports(): void {
+  zoomPan ??= csTools.synchronizers.createZoomPanSynchronizer('vetpacs-zoom-pan');
+  for (const v of [...zoomPan.getSourceViewports()]) zoomPan.remove(v);
+  if (!linked || slots.length < 2) return;
+  for (const s of slots) zoomPan.add({ renderingEngineId: ENGINE_ID, viewportId: s.viewportId });
+}
+
+function followScroll(source: Slot): void {
+  if (followers.delete(source)) return;
+  if (!linked || slots.length < 2) return;
+  const from = viewportOf(source);
+  const total = from.getImageIds().length;
+  if (total < 2) return;
+  const fraction = from.getCurrentImageIdIndex() / (total - 1);
+  for (const other of slots) {
+    if (other === source || !other.series) continue;
+    const to = viewportOf(other);
+    const n = to.getImageIds().length;
+    const target = Math.round(fraction * (n - 1));
+    if (n > 1 && to.getCurrentImageIdIndex() !== target) {
+      followers.add(other);
+      void to.setImageIdIndex(target);
+    }
+  }
 }
 
 function invertActive(): void {
@@ -633,6 +702,10 @@ function bindUi(): void {
     b.addEventListener('click', () => buildLayout(b.dataset.layout!));
   });
   $('#invert').addEventListener('click', invertActive);
+  $('#rotate').addEventListener('click', () => rotateActive(1));
+  $('#flip-h').addEventListener('click', () => flipActive(true));
+  $('#flip-v').addEventListener('click', () => flipActive(false));
+  $('#link').addEventListener('click', () => setLinked(!linked));
   $('#reset').addEventListener('click', resetActive);
   $('#cine').addEventListener('click', toggleCine);
   $<HTMLSelectElement>('#preset').addEventListener('change', (e) => applyPreset((e.target as HTMLSelectElement).value));
@@ -648,6 +721,10 @@ function bindUi(): void {
       z: () => selectTool('Zoom'),
       l: () => selectTool('Length'),
       i: invertActive,
+      o: () => rotateActive(1),
+      h: () => flipActive(true),
+      v: () => flipActive(false),
+      k: () => setLinked(!linked),
       r: resetActive,
       ' ': toggleCine,
     };
@@ -710,6 +787,7 @@ async function main(): Promise<void> {
     }
   }
   buildLayout(priorLabel ? '1x2' : '1x1');
+  setLinked(Boolean(priorLabel));
   if (!series.length) setStatus('This study has no series');
   window.addEventListener('resize', () => engine.resize(true, true));
   (window as unknown as { vetpacs: unknown }).vetpacs = { imageToCanvas, setStatus };

@@ -263,3 +263,40 @@ def test_prior_opens_beside_the_current_study(
     page.wait_for_timeout(200)
     assert non_blank_pixels(page, 0) > 500 and non_blank_pixels(page, 1) > 500
     shot(page, "viewer-prior-side-by-side")
+
+    # Linked by default: scrolling the current study (4 images) moves the prior (2) to the same
+    # relative place, and zooming one zooms the other.
+    assert page.get_attribute("#link", "aria-pressed") == "true"
+    page.click('[data-viewport="0"]')
+    for _ in range(3):
+        page.keyboard.press("ArrowDown")
+    page.wait_for_function(
+        "document.querySelectorAll('#viewports .overlay:not(.br)')[0].dataset.index === '4'"
+        " && document.querySelectorAll('#viewports .overlay:not(.br)')[1].dataset.index === '2'"
+    )
+    box = page.locator('[data-viewport="0"]').bounding_box()
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.click('[data-tool="Zoom"]')
+    drag(page, centre, (centre[0], centre[1] - 120))
+    page.wait_for_function(
+        """() => { const z = [...document.querySelectorAll('#viewports .overlay.br')]
+              .map(e => /Zoom: ([0-9.]+)/.exec(e.textContent)[1]);
+              return z.length === 2 && z[0] !== '1.00' && z[0] === z[1]; }"""
+    )
+    # Unlinked, the prior stays where it is.
+    page.click("#link")
+    assert page.get_attribute("#link", "aria-pressed") == "false"
+    page.keyboard.press("ArrowUp")
+    page.wait_for_function(
+        "document.querySelectorAll('#viewports .overlay:not(.br)')[0].dataset.index === '3'"
+    )
+    page.wait_for_timeout(300)
+    assert page.locator("#viewports .overlay:not(.br)").nth(1).get_attribute("data-index") == "2"
+    # Rotate and flip the active image; Reset undoes them.
+    page.click("#rotate")
+    page.click("#flip-h")
+    assert page.get_attribute('[data-viewport="0"]', "data-rotation") == "90"
+    assert page.get_attribute('[data-viewport="0"]', "data-flip") == "H"
+    shot(page, "viewer-prior-rotated")
+    page.click("#reset")
+    assert page.get_attribute('[data-viewport="0"]', "data-rotation") is None
