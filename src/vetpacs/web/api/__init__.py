@@ -16,6 +16,7 @@ from vetpacs.web.api import (
     patients,
     reconciliation,
     search,
+    system,
     users,
 )
 
@@ -38,6 +39,7 @@ def create_api_router() -> APIRouter:
     router.include_router(measurements.router)
     router.include_router(search.router)
     router.include_router(events.router)
+    router.include_router(system.router)
     return router
 
 
