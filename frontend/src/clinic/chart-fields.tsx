@@ -35,7 +35,7 @@ export function SpeciesBreedFields(props: {
           <option value="">{species.loading ? 'Loading…' : 'Choose…'}</option>
           {species.data?.map((s) => (
             <option key={s.id} value={s.code}>
-              {s.common_name || s.name}
+              {s.common_name && s.common_name.toLowerCase() !== s.name.toLowerCase() ? `${s.name} (${s.common_name})` : s.name}
             </option>
           ))}
         </select>

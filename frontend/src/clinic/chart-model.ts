@@ -84,7 +84,7 @@ export interface Page<T> {
 }
 
 export function speciesName(a: Pick<AnimalRead, 'species' | 'species_text'>): string {
-  return a.species ? a.species.common_name || a.species.name : a.species_text;
+  return a.species ? a.species.name : a.species_text;
 }
 
 export function breedName(a: Pick<AnimalRead, 'breed' | 'breed_text'>): string {

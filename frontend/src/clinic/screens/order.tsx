@@ -227,7 +227,7 @@ function OrderForm({ animal, me }: { animal: AnimalRead; me: ScreenProps['me'] }
 
   const groups = byModality(procedures.data ?? []);
   return (
-    <form onSubmit={submit} noValidate>
+    <form onSubmit={submit} noValidate class="order-form">
       <div class="card picked-animal">
         <strong>{animal.name}</strong>
         <span class="muted">{[speciesName(animal), breedName(animal)].filter(Boolean).join(' · ') || 'species not recorded'}</span>

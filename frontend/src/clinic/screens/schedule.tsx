@@ -16,7 +16,7 @@ import { MoveForm, type MoveTarget } from '../schedule-move';
 import { addDays, dayRange, fmtMinutes, localStart, minutesOfLocal, nowMinutes, openIntervals, snap } from '../schedule-slots';
 import { Empty, ErrorBanner, Loading, today, toast, useAsync } from '../ui';
 
-const PX = 1.6; // pixels per minute
+const PX = 2; // pixels per minute
 const DRAG_THRESHOLD = 5;
 
 interface Unscheduled {
@@ -194,7 +194,7 @@ export function ScheduleScreen({ location, me }: ScreenProps): JSX.Element {
                 ))}
                 <div class="sched-times" style={{ height }} aria-hidden="true">
                   {Array.from({ length: (to - from) / 60 + 1 }, (_, i) => (
-                    <span key={i} style={{ top: i * 60 * PX }}>
+                    <span key={i} style={{ top: i * 60 * PX, transform: i === 0 ? 'none' : undefined }}>
                       {fmtMinutes(from + i * 60)}
                     </span>
                   ))}
@@ -333,17 +333,19 @@ function StationColumn(props: {
           <div
             key={e.step.id}
             class={`sched-block ${e.priority}${drag?.active && drag.stepId === e.step.id ? ' dragging' : ''}`}
-            style={{ top: y(start), height: Math.max(22, e.step.duration_minutes * PX) }}
+            style={{ top: y(start), height: Math.max(30, e.step.duration_minutes * PX) }}
             title={text + (e.owner ? ` · ${e.owner}` : '')}
             data-step={e.step.id}
             data-accession={e.accession_number}
             onPointerDown={(ev) => props.onPointerDown(ev, e.step.id, e.step.modality, e.step.duration_minutes, label, start)}
           >
-            <strong>{fmtMinutes(start)}</strong> {e.animal_name} · {e.step.procedure_name}
-            <div class="mono">
-              {e.accession_number} <span class="muted">{e.order_status.replace(/_/g, ' ')}</span>
+            <div class="sched-text">
+              <strong>{fmtMinutes(start)}</strong> {e.animal_name} · {e.step.procedure_name}
+              <div class="mono">
+                {e.accession_number} <span class="muted">{e.order_status.replace(/_/g, ' ')}</span>
+              </div>
+              {e.owner && <div class="muted">{e.owner}</div>}
             </div>
-            {e.owner && <div class="muted">{e.owner}</div>}
             {props.writer && (
               <button type="button" class="move" onClick={() => props.onMove(e)} aria-label={`Move ${label}`}>
                 Move…
@@ -353,7 +355,7 @@ function StationColumn(props: {
         );
       })}
       {target && drag && (
-        <div class="sched-ghost" style={{ top: y(target.minutes), height: Math.max(22, drag.duration * PX) }}>
+        <div class="sched-ghost" style={{ top: y(target.minutes), height: Math.max(30, drag.duration * PX) }}>
           {fmtMinutes(target.minutes)} {drag.label}
         </div>
       )}

@@ -137,7 +137,7 @@ export function SearchScreen({ location, me }: ScreenProps): JSX.Element {
                 <option value="">Any</option>
                 {species.data?.map((s) => (
                   <option key={s.id} value={s.code}>
-                    {s.common_name || s.name}
+                    {s.common_name && s.common_name.toLowerCase() !== s.name.toLowerCase() ? `${s.name} (${s.common_name})` : s.name}
                   </option>
                 ))}
               </select>
