@@ -202,6 +202,7 @@ export const BOARD_EVENTS = [
   'mpps.completed',
   'mpps.discontinued',
   'study.received',
+  'images.received',
   'study.linked',
   'study.unlinked',
   'animal.updated',
