@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from pynetdicom import AE
 
 from conftest import LiveServer
 from e2e.e2e_support import shot, sign_in
+from modality_sim import XrayUnit
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -172,3 +174,29 @@ def test_no_show_asks_first_and_an_empty_day_says_so(
     page.wait_for_selector("text=Nothing booked on 2020-01-01")
     assert "date=2020-01-01" in page.url
     shot(page, "clinic-board-empty")
+
+
+def test_images_from_the_unit_show_on_the_card_with_a_viewer_link(
+    server: LiveServer, api: httpx.Client, browser_page: Any, tmp_path: Path
+) -> None:
+    """The unit takes the step from the worklist, performs it (MPPS) and sends 2 images: the card
+    follows live to "images received (2 images)" and opens the study in the viewer."""
+    order = book_today(api, "Kira", 12)
+    page = browser_page
+    page.goto(f"{server.http_url}/app/board")
+    sign_in(page, server)
+    page.wait_for_selector('[data-live="live"]')
+    kira = card(page, order["accession_number"])
+    assert kira.locator(".chip").inner_text() == "scheduled"
+    assert kira.get_by_role("link", name="Open images").count() == 0
+
+    unit = XrayUnit(server, "BOARDDX")
+    items = [i for i in unit.worklist(tmp_path / "wl") if i.AccessionNumber == order["accession_number"]]
+    assert len(items) == 1
+    unit.acquire(items[0], tmp_path / "images", views=2)
+    page.wait_for_function(CHIP_IS, arg=[order["accession_number"], "images"], timeout=LIVE_WITHIN_MS)
+    assert kira.locator(".chip").inner_text() == "images received (2 images)"
+    link = kira.get_by_role("link", name="Open images")
+    assert order["study_instance_uid"] in (link.get_attribute("href") or "")
+    assert kira.get_by_role("button", name="Arrived").count() == 0
+    shot(page, "clinic-board-images")

@@ -6,6 +6,7 @@
  */
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
+import { FormError } from './admin-kit';
 import { conflictMessage, fieldMessage, formToHours, hoursSummary, hoursToForm, WEEKDAY_NAMES, WEEKDAYS, type OpeningHours, type Weekday } from './admin-model';
 import { get, patch, post } from './api';
 import { Empty, ErrorBanner, Field, Loading, useAction, useAsync } from './ui';
@@ -114,7 +115,7 @@ function StationForm(props: { station?: Station; onSaved: () => void; onCancel?:
         <button type="submit" class="primary" disabled={save.busy}>
           {save.busy ? 'Saving…' : s ? 'Save' : 'Add station'}
         </button>
-        <ErrorBanner error={save.error} />
+        <FormError error={save.error} />
         {props.onCancel && (
           <button type="button" onClick={props.onCancel}>
             Cancel
@@ -337,7 +338,7 @@ function ProcedureForm(props: { procedure?: Procedure; species: Species[]; onSav
         <button type="submit" class="primary" disabled={save.busy}>
           {save.busy ? 'Saving…' : p ? 'Save' : 'Add procedure'}
         </button>
-        <ErrorBanner error={save.error} />
+        <FormError error={save.error} />
         {props.onCancel && (
           <button type="button" onClick={props.onCancel}>
             Cancel
@@ -503,7 +504,7 @@ function AddCoded(props: {
       <button type="submit" class="primary" disabled={add.busy}>
         {add.busy ? 'Adding…' : 'Add'}
       </button>
-      <ErrorBanner error={add.error} />
+      <FormError error={add.error} />
     </form>
   );
 }

@@ -6,7 +6,7 @@
  */
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
-import { ConfirmButton, Pager, SecretOnce, when } from './admin-kit';
+import { ConfirmButton, Pager, SecretOnce, when, FormError } from './admin-kit';
 import { conflictMessage, fieldMessage } from './admin-model';
 import { del, get, patch, post } from './api';
 import { Empty, ErrorBanner, Field, Loading, useAction, useAsync } from './ui';
@@ -78,7 +78,7 @@ export function DestinationsSection(): JSX.Element {
         <button type="submit" class="primary" disabled={add.busy}>
           {add.busy ? 'Adding…' : 'Add destination'}
         </button>
-        <ErrorBanner error={add.error} />
+        <FormError error={add.error} />
       </form>
       <ErrorBanner error={nodes.error} />
       <ErrorBanner error={remove.error} />
@@ -270,7 +270,7 @@ function PartnerForm(props: { partner?: Partner; onSaved: (secret?: string) => v
           </button>
         )}
       </div>
-      <ErrorBanner error={save.error} />
+      <FormError error={save.error} />
     </form>
   );
 }

@@ -5,7 +5,8 @@
  */
 import type { ComponentChildren, JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { toast } from './ui';
+import { ApiError } from './api';
+import { ErrorBanner, toast } from './ui';
 
 /**
  * A button that asks first: the first click shows "question [confirm] [keep]" in its place; the
@@ -127,4 +128,21 @@ export function when(value: string | null | undefined, utc = true): string {
   const d = new Date(text);
   if (Number.isNaN(d.getTime())) return value;
   return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/**
+ * The error of a form's submission, under its button: a 422 with field errors says which fields to
+ * correct (their messages are beside them); anything else is the server's message.
+ */
+export function FormError({ error }: { error: unknown }): JSX.Element | null {
+  if (!error) return null;
+  if (error instanceof ApiError && error.status === 422 && error.errors.length) {
+    const fields = [...new Set(error.errors.map((e) => String(e.loc[e.loc.length - 1] === 0 ? e.loc[e.loc.length - 2] : e.loc[e.loc.length - 1]).replace(/_/g, ' ')))];
+    return (
+      <p class="error" role="alert">
+        Please correct: {fields.join(', ')}.
+      </p>
+    );
+  }
+  return <ErrorBanner error={error} />;
 }

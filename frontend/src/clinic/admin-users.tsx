@@ -4,7 +4,7 @@
  */
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
-import { ConfirmButton, SecretOnce, when } from './admin-kit';
+import { ConfirmButton, SecretOnce, when, FormError } from './admin-kit';
 import { conflictMessage, fieldMessage, ROLES } from './admin-model';
 import { del, get, post } from './api';
 import { Empty, ErrorBanner, Field, Loading, useAction, useAsync } from './ui';
@@ -96,7 +96,7 @@ function AddUser({ onAdded }: { onAdded: () => void }): JSX.Element {
       <button type="submit" class="primary" disabled={create.busy}>
         {create.busy ? 'Adding…' : 'Add user'}
       </button>
-      <ErrorBanner error={create.error} />
+      <FormError error={create.error} />
       {secret && (
         <SecretOnce label={`Password for ${secret.username}`} value={secret.password} onDone={() => setSecret(undefined)} />
       )}
@@ -196,7 +196,7 @@ function Tokens({ user }: { user: User }): JSX.Element {
           {issue.busy ? 'Issuing…' : 'Issue token'}
         </button>
       </form>
-      <ErrorBanner error={issue.error || revoke.error} />
+      <FormError error={issue.error || revoke.error} />
       {issued && <SecretOnce label={`API token for ${user.username}`} value={issued} onDone={() => setIssued(undefined)} />}
     </div>
   );
