@@ -172,7 +172,11 @@ def test_front_desk_day(clinic_server: LiveServer, demo_files: list[Path], brows
     assert f"DX Emergency {today} {first_slot}" in order_card.inner_text()
     shot(page, "clinic-chart-order")
 
-    # --- the schedule shows it; drag it an hour later (earlier when it is late in the day)
+    # an order left unscheduled (made over REST): the schedule lists it to drag in
+    later = api(server, "POST", "/orders", json={"animal_id": animal_id, "procedure_codes": ["DX-ABD"]})
+    assert later["steps"][0]["start"] is None
+
+    # --- the schedule shows the booking; drag it an hour later (earlier when it is late in the day)
     page.goto(f"{base}/app/schedule")
     block = page.locator(f".sched-block[data-accession='{accession}']")
     block.wait_for()
@@ -191,6 +195,27 @@ def test_front_desk_day(clinic_server: LiveServer, demo_files: list[Path], brows
     expected = (start + timedelta(minutes=shift)).strftime("%Y-%m-%dT%H:%M:%S")
     page.wait_for_selector(f"text=booked {expected[:10]} {expected[11:16]}")
     assert api(server, "GET", f"/steps/{step['id']}")["start"] == expected
+
+    # --- drag the unscheduled step from the list onto the DX Emergency column, 90 minutes away
+    item = page.locator(f"[data-unscheduled='{later['accession_number']}']")
+    item.wait_for()
+    block.scroll_into_view_if_needed()
+    box = block.bounding_box()
+    assert box
+    moved = datetime.fromisoformat(expected)
+    gap = 90 if box["y"] + 90 * PX_PER_MINUTE < 760 and moved.hour < 21 else -90
+    item_box = item.bounding_box()
+    assert item_box
+    page.mouse.move(item_box["x"] + 20, item_box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + gap * PX_PER_MINUTE, steps=8)
+    page.wait_for_selector(".sched-ghost")
+    page.mouse.up()
+    page.locator(f".sched-block[data-accession='{later['accession_number']}']").wait_for()
+    booked = api(server, "GET", f"/steps/{later['steps'][0]['id']}")
+    assert booked["station_name"] == "DX Emergency"
+    assert booked["start"] == (moved + timedelta(minutes=gap)).strftime("%Y-%m-%dT%H:%M:%S")
+    assert page.locator(f"[data-unscheduled='{later['accession_number']}']").count() == 0
 
     # --- a refused move: the server's reason is shown and the block stays where it is
     page.locator(f".sched-block[data-accession='{accession}'] button.move").click()
