@@ -104,6 +104,10 @@ def serve(
         f"HTTP {scheme}://{settings.http_host}:{settings.http_port}/health, "
         f"HL7 MLLP port {settings.hl7_port}, data in {settings.data_dir}"
     )
+    console.print(
+        f"Clinic app: {scheme}://{settings.http_host}:{settings.http_port}/app/  "
+        f"viewer: {scheme}://{settings.http_host}:{settings.http_port}/viewer/?accession=..."
+    )
     server.run()
 
 
