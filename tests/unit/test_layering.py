@@ -18,6 +18,8 @@ DOMAIN = [
     "patients",
     "orders",
     "measurements",
+    "search",
+    "status.py",
     "config.py",
     "errors.py",
     "events.py",
