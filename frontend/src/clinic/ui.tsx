@@ -3,7 +3,7 @@
  * validation message, toasts, and a data hook. Screens use these so every screen behaves the same
  * (nothing fails silently: an error is shown where the action was taken, and in a toast).
  */
-import type { ComponentChildren, JSX } from 'preact';
+import { cloneElement, isValidElement, toChildArray, type ComponentChildren, type JSX } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api';
 
@@ -29,7 +29,11 @@ export function ErrorBanner({ error }: { error: unknown }): JSX.Element | null {
   );
 }
 
-/** A labelled form field with its validation message (aria-describedby ties them together). */
+/**
+ * A labelled form field with its hint or validation message. The control whose id is `id` gets
+ * `aria-describedby` (the message or hint) and `aria-invalid`, so a screen reader reads the error
+ * with the field.
+ */
 export function Field(props: {
   label: string;
   id: string;
@@ -38,10 +42,15 @@ export function Field(props: {
   children: ComponentChildren;
 }): JSX.Element {
   const describedBy = props.error ? `${props.id}-error` : props.hint ? `${props.id}-hint` : undefined;
+  const children = toChildArray(props.children).map((child) =>
+    isValidElement(child) && (child.props as { id?: string }).id === props.id
+      ? cloneElement(child, { 'aria-describedby': describedBy, 'aria-invalid': props.error ? true : undefined })
+      : child,
+  );
   return (
-    <div class={`field${props.error ? ' invalid' : ''}`} data-describedby={describedBy}>
+    <div class={`field${props.error ? ' invalid' : ''}`}>
       <label for={props.id}>{props.label}</label>
-      {props.children}
+      {children}
       {props.hint && !props.error && (
         <small id={`${props.id}-hint`} class="hint">
           {props.hint}
