@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Table, delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from vetpacs import events
 from vetpacs.archive.context import Archive, Origin, OriginKind
@@ -26,9 +27,15 @@ from vetpacs.errors import Conflict, Invalid, NotFound
 from vetpacs.orders.linking import find_candidates, link_in, study_stored_from_row
 from vetpacs.orders.models import Order, OrderStudy, ReconciliationItem
 from vetpacs.orders.schemas import OrderCreate
-from vetpacs.orders.service import create_order
+from vetpacs.orders.service import ATTEMPTS, insert_order
 from vetpacs.patients.schemas import AnimalCreate, OwnerCreate, OwnerLink
-from vetpacs.patients.service import create_animal, create_owner, dicom_patient_attributes
+from vetpacs.patients.service import (
+    DEFAULT_ISSUER,
+    DEFAULT_PATIENT_ID_PREFIX,
+    dicom_patient_attributes,
+    insert_animal,
+    insert_owner,
+)
 
 ITEMS: Table = cast(Table, ReconciliationItem.__table__)
 ORDERS: Table = cast(Table, Order.__table__)
@@ -77,6 +84,14 @@ class CreateAndLinkRequest(BaseModel):
     """Create the animal (and its owner, and optionally an order) from the study's header, then link."""
 
     procedure_code: str | None = Field(None, description="A catalog code: also create an order for it.")
+    accession_number: str | None = Field(
+        None,
+        min_length=1,
+        max_length=16,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="The new order's accession number (e.g. the one the study already carries); "
+        "generated when absent. Needs procedure_code; one already in use is refused (409).",
+    )
 
 
 class RejectRequest(BaseModel):
@@ -166,77 +181,82 @@ def link_study(
 
     With an order, its animal is the study's animal (an ``animal_id`` naming another one is
     ``Invalid``); the order gets an ``order_studies`` link (matched_by ``manual``) and moves to
-    images_received where its lifecycle allows. One transaction.
+    images_received where its lifecycle allows. One transaction (:func:`link_study_in`).
     """
+    with archive.write_transaction() as conn:
+        link_study_in(conn, item_id, order_id=order_id, animal_id=animal_id, actor=actor)
+    return get_item(archive, item_id)
+
+
+def link_study_in(
+    conn: Any, item_id: int, *, order_id: int | None = None, animal_id: int | None = None, actor: Actor
+) -> None:
+    """:func:`link_study` inside the caller's transaction."""
     if order_id is None and animal_id is None:
         raise Invalid("give an order_id or an animal_id to link the study to")
-    with archive.write_transaction() as conn:
-        item = _open_item(conn, item_id)
-        offered = _candidates(conn, item)
-        if order_id is not None:
-            order = conn.execute(
-                select(ORDERS.c.id, ORDERS.c.animal_id).where(ORDERS.c.id == order_id)
-            ).first()
-            if order is None:
-                raise NotFound(f"no order with id {order_id}")
-            if animal_id is not None and animal_id != order.animal_id:
-                raise Invalid(f"order {order_id} is for animal {order.animal_id}, not {animal_id}")
-            animal_id = int(order.animal_id)
-        assert animal_id is not None
-        attributes = dicom_patient_attributes(conn, animal_id)
-        before = correct_study_in(
-            conn,
-            item.study_instance_uid,
-            attributes,
-            actor=actor,
-            reason=f"reconciliation item {item_id}",
-        )
-        if order_id is not None:
-            exists = conn.execute(
-                select(LINKS.c.id).where(
-                    LINKS.c.order_id == order_id, LINKS.c.study_instance_uid == item.study_instance_uid
-                )
-            ).first()
-            if exists is None:
-                link_in(
-                    conn,
-                    order_id,
-                    item.study_instance_uid,
-                    matched_by="manual",
-                    actor=actor,
-                    reason=f"linked from reconciliation item {item_id}",
-                )
-        conn.execute(
-            update(ITEMS)
-            .where(ITEMS.c.id == item_id)
-            .values(
-                status="linked",
-                order_id=order_id,
-                animal_id=animal_id,
-                resolved_by=actor.username[:64],
-                resolved_at=utcnow(),
-                previous_overlay_json=json.dumps(before) if before else "",
-                candidates_json=json.dumps(offered),  # what the person was offered
+    item = _open_item(conn, item_id)
+    offered = _candidates(conn, item)
+    if order_id is not None:
+        order = conn.execute(select(ORDERS.c.id, ORDERS.c.animal_id).where(ORDERS.c.id == order_id)).first()
+        if order is None:
+            raise NotFound(f"no order with id {order_id}")
+        if animal_id is not None and animal_id != order.animal_id:
+            raise Invalid(f"order {order_id} is for animal {order.animal_id}, not {animal_id}")
+        animal_id = int(order.animal_id)
+    assert animal_id is not None
+    attributes = dicom_patient_attributes(conn, animal_id)
+    before = correct_study_in(
+        conn,
+        item.study_instance_uid,
+        attributes,
+        actor=actor,
+        reason=f"reconciliation item {item_id}",
+    )
+    if order_id is not None:
+        exists = conn.execute(
+            select(LINKS.c.id).where(
+                LINKS.c.order_id == order_id, LINKS.c.study_instance_uid == item.study_instance_uid
             )
+        ).first()
+        if exists is None:
+            link_in(
+                conn,
+                order_id,
+                item.study_instance_uid,
+                matched_by="manual",
+                actor=actor,
+                reason=f"linked from reconciliation item {item_id}",
+            )
+    conn.execute(
+        update(ITEMS)
+        .where(ITEMS.c.id == item_id)
+        .values(
+            status="linked",
+            order_id=order_id,
+            animal_id=animal_id,
+            resolved_by=actor.username[:64],
+            resolved_at=utcnow(),
+            previous_overlay_json=json.dumps(before) if before else "",
+            candidates_json=json.dumps(offered),  # what the person was offered
         )
-        detail = {"study_instance_uid": item.study_instance_uid, "order_id": order_id, "animal_id": animal_id}
-        record_in(
-            conn,
-            actor,
-            "reconciliation.linked",
-            object_type="reconciliation",
-            object_id=str(item_id),
-            detail=detail,
-        )
-        events.emit(
-            conn,
-            "reconciliation.linked",
-            aggregate_type="study",
-            aggregate_id=item.study_instance_uid,
-            payload={"item_id": item_id, **detail},
-            actor=actor.username,
-        )
-    return get_item(archive, item_id)
+    )
+    detail = {"study_instance_uid": item.study_instance_uid, "order_id": order_id, "animal_id": animal_id}
+    record_in(
+        conn,
+        actor,
+        "reconciliation.linked",
+        object_type="reconciliation",
+        object_id=str(item_id),
+        detail=detail,
+    )
+    events.emit(
+        conn,
+        "reconciliation.linked",
+        aggregate_type="study",
+        aggregate_id=item.study_instance_uid,
+        payload={"item_id": item_id, **detail},
+        actor=actor.username,
+    )
 
 
 def reject_item(archive: Archive, item_id: int, *, actor: Actor, reason: str = "") -> ReconciliationRead:
@@ -332,23 +352,63 @@ def undo(archive: Archive, item_id: int, *, actor: Actor) -> ReconciliationRead:
 
 
 def create_and_link(
-    archive: Archive, item_id: int, *, actor: Actor, procedure_code: str | None = None
+    archive: Archive,
+    item_id: int,
+    *,
+    actor: Actor,
+    procedure_code: str | None = None,
+    accession_number: str | None = None,
+    patient_id_prefix: str = DEFAULT_PATIENT_ID_PREFIX,
+    issuer_of_patient_id: str = DEFAULT_ISSUER,
 ) -> ReconciliationRead:
     """Create the owner and animal named by the study's header (and an order, given a procedure
-    code), then link the study to them.
+    code), then link the study to them: all in one transaction, so a refusal anywhere (an unknown
+    procedure, an accession number in use, the item resolved meanwhile) leaves nothing behind.
 
-    The creations go through the patients and orders services (each its own transaction, audited);
-    the link is :func:`link_study`. Species are taken as free text from the header.
+    The creations go through the patients and orders services' in-transaction functions
+    (``insert_owner``, ``insert_animal``, ``insert_order``: the same checks, audit rows and events
+    as their REST routes); the link is :func:`link_study_in`. Species are taken as free text from
+    the header.
     """
-    with archive.engine.connect() as conn:
-        item = conn.execute(select(ITEMS).where(ITEMS.c.id == item_id)).first()
-        if item is None:
-            raise NotFound(f"no reconciliation item {item_id}")
-        if item.status != "open":
-            raise Conflict(f"reconciliation item {item_id} is already {item.status}")
-        study = conn.execute(
-            select(STUDIES).where(STUDIES.c.study_instance_uid == item.study_instance_uid)
-        ).first()
+    if accession_number is not None and not procedure_code:
+        raise Invalid("an accession number needs a procedure code (it is the new order's)")
+    for attempt in range(ATTEMPTS):
+        try:
+            with archive.write_transaction() as conn:
+                _create_and_link_in(
+                    conn,
+                    item_id,
+                    actor=actor,
+                    procedure_code=procedure_code,
+                    accession_number=accession_number,
+                    patient_id_prefix=patient_id_prefix,
+                    issuer_of_patient_id=issuer_of_patient_id,
+                )
+            return get_item(archive, item_id)
+        except IntegrityError as exc:
+            # Only a race on a unique column gets here (every check runs first): the whole
+            # transaction rolled back; a generated accession number is generated again.
+            if accession_number is not None or attempt == ATTEMPTS - 1:
+                raise Conflict(
+                    f"reconciliation item {item_id} could not be created and linked: {exc.orig}"
+                ) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _create_and_link_in(
+    conn: Any,
+    item_id: int,
+    *,
+    actor: Actor,
+    procedure_code: str | None,
+    accession_number: str | None,
+    patient_id_prefix: str,
+    issuer_of_patient_id: str,
+) -> None:
+    item = _open_item(conn, item_id)
+    study = conn.execute(
+        select(STUDIES).where(STUDIES.c.study_instance_uid == item.study_instance_uid)
+    ).first()
     if study is None:
         raise NotFound(f"the study of reconciliation item {item_id} is no longer stored")
     family, _, given = study.patient_name.partition("^")
@@ -356,7 +416,7 @@ def create_and_link(
     owner_family = (family.strip() if given else "") or study.responsible_person.partition("^")[0].strip()
     owners = []
     if owner_family:
-        owner = create_owner(archive, OwnerCreate(family_name=owner_family), actor=actor)  # type: ignore[call-arg]
+        owner = insert_owner(conn, OwnerCreate(family_name=owner_family), actor=actor)  # type: ignore[call-arg]
         owners.append(OwnerLink(owner_id=owner.id))  # type: ignore[call-arg]
     fields: dict[str, Any] = {
         "name": animal_name,
@@ -372,16 +432,23 @@ def create_and_link(
         fields["birth_date"] = study.patient_birth_date
     if study.microchip:
         fields["microchip"] = study.microchip
-    animal = create_animal(archive, AnimalCreate(**fields), actor=actor)
+    animal = insert_animal(
+        conn,
+        AnimalCreate(**fields),
+        actor=actor,
+        patient_id_prefix=patient_id_prefix,
+        issuer_of_patient_id=issuer_of_patient_id,
+    )
     order_id = None
     if procedure_code:
-        order = create_order(
-            archive,
-            OrderCreate(animal_id=animal.id, procedure_codes=[procedure_code]),
-            actor=actor,  # type: ignore[call-arg]
+        order_id = insert_order(
+            conn,
+            OrderCreate(  # type: ignore[call-arg]
+                animal_id=animal.id, procedure_codes=[procedure_code], accession_number=accession_number
+            ),
+            actor=actor,
         )
-        order_id = order.id
-    return link_study(archive, item_id, order_id=order_id, animal_id=animal.id, actor=actor)
+    link_study_in(conn, item_id, order_id=order_id, animal_id=animal.id, actor=actor)
 
 
 __all__ = [
@@ -392,6 +459,7 @@ __all__ = [
     "create_and_link",
     "get_item",
     "link_study",
+    "link_study_in",
     "list_items",
     "reject_item",
     "undo",

@@ -198,25 +198,33 @@ def _check_owner_external_id(conn: Connection, external_id: str, owner_id: int |
         raise Conflict(f"owner external id {external_id!r} is already used by owner {taken.id}")
 
 
-def create_owner(db: Database, body: OwnerCreate, *, actor: Actor) -> OwnerRead:
-    """Register an owner (audit and event ``owner.created``); a taken PMS external id is Conflict."""
+def insert_owner(conn: Connection, body: OwnerCreate, *, actor: Actor) -> OwnerRead:
+    """Register an owner inside the caller's transaction (audit and event ``owner.created``).
+
+    A taken PMS external id is Conflict. :func:`create_owner` is this in its own transaction.
+    """
     now = utcnow()
     values = body.model_dump()
     values["family_name"] = values["family_name"].strip()
-    with db.write_transaction() as conn:
-        _check_owner_external_id(conn, body.external_id)
-        result = conn.execute(insert(OWNERS).values(**values, active=True, created_at=now, updated_at=now))
-        owner_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        row = _owner_row(conn, owner_id)
-        _write(
-            conn,
-            actor,
-            "owner.created",
-            "owner",
-            owner_id,
-            {"family_name": row.family_name, "external_id": row.external_id},
-        )
+    _check_owner_external_id(conn, body.external_id)
+    result = conn.execute(insert(OWNERS).values(**values, active=True, created_at=now, updated_at=now))
+    owner_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    row = _owner_row(conn, owner_id)
+    _write(
+        conn,
+        actor,
+        "owner.created",
+        "owner",
+        owner_id,
+        {"family_name": row.family_name, "external_id": row.external_id},
+    )
     return _owner_read(row)
+
+
+def create_owner(db: Database, body: OwnerCreate, *, actor: Actor) -> OwnerRead:
+    """Register an owner (audit and event ``owner.created``); a taken PMS external id is Conflict."""
+    with db.write_transaction() as conn:
+        return insert_owner(conn, body, actor=actor)
 
 
 def update_owner(db: Database, owner_id: int, body: OwnerUpdate, *, actor: Actor) -> OwnerRead:
@@ -326,6 +334,61 @@ def _owner_links(conn: Connection, links: list[OwnerLink]) -> list[OwnerLink]:
     return [link.model_copy(update={"is_primary": link.owner_id == primary}) for link in links]
 
 
+def insert_animal(
+    conn: Connection,
+    body: AnimalCreate,
+    *,
+    actor: Actor,
+    patient_id_prefix: str = DEFAULT_PATIENT_ID_PREFIX,
+    issuer_of_patient_id: str = DEFAULT_ISSUER,
+) -> AnimalRead:
+    """Register an animal inside the caller's transaction (audit and event ``animal.created``).
+
+    Without ``patient_id`` the Patient ID is ``patient_id_prefix`` + the zero-padded record id
+    (``VP000042``). Unknown species or breed codes are Invalid; a taken patient id, microchip or PMS
+    id is Conflict. :func:`create_animal` is this in its own transaction.
+    """
+    values = body.model_dump(exclude={"owners", "patient_id"})
+    values["name"] = values["name"].strip()
+    values["microchip"] = values["microchip"].replace(" ", "")
+    given_id = body.patient_id.strip() if body.patient_id else ""
+    now = utcnow()
+    _coded(conn, values, None)
+    links = _owner_links(conn, body.owners)
+    _check_animal_unique(conn, {**values, "patient_id": given_id})
+    try:
+        result = conn.execute(
+            insert(ANIMALS).values(
+                **values,
+                patient_id=given_id or f"~{uuid.uuid4().hex}",
+                issuer_of_patient_id=issuer_of_patient_id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    except IntegrityError as exc:  # a concurrent writer took the patient id (PostgreSQL)
+        raise Conflict(f"patient id {given_id!r} is already used") from exc  # the caller rolls back
+    animal_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    if not given_id:
+        conn.execute(
+            update(ANIMALS)
+            .where(ANIMALS.c.id == animal_id)
+            .values(patient_id=_free_patient_id(conn, patient_id_prefix, animal_id))
+        )
+    for link in links:
+        conn.execute(insert(LINKS).values(animal_id=animal_id, **link.model_dump()))
+    read = _animal_read(conn, animal_id)
+    _write(
+        conn,
+        actor,
+        "animal.created",
+        "animal",
+        animal_id,
+        {"patient_id": read.patient_id, "name": read.name, "owners": [o.owner_id for o in read.owners]},
+    )
+    return read
+
+
 def create_animal(
     db: Database,
     body: AnimalCreate,
@@ -334,52 +397,15 @@ def create_animal(
     patient_id_prefix: str = DEFAULT_PATIENT_ID_PREFIX,
     issuer_of_patient_id: str = DEFAULT_ISSUER,
 ) -> AnimalRead:
-    """Register an animal (audit and event ``animal.created``).
-
-    Without ``patient_id`` the Patient ID is ``patient_id_prefix`` + the zero-padded record id
-    (``VP000042``). Unknown species or breed codes are Invalid; a taken patient id, microchip or PMS
-    id is Conflict.
-    """
-    values = body.model_dump(exclude={"owners", "patient_id"})
-    values["name"] = values["name"].strip()
-    values["microchip"] = values["microchip"].replace(" ", "")
-    given_id = body.patient_id.strip() if body.patient_id else ""
-    now = utcnow()
+    """Register an animal in its own transaction: :func:`insert_animal`."""
     with db.write_transaction() as conn:
-        _coded(conn, values, None)
-        links = _owner_links(conn, body.owners)
-        _check_animal_unique(conn, {**values, "patient_id": given_id})
-        try:
-            result = conn.execute(
-                insert(ANIMALS).values(
-                    **values,
-                    patient_id=given_id or f"~{uuid.uuid4().hex}",
-                    issuer_of_patient_id=issuer_of_patient_id,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        except IntegrityError as exc:  # a concurrent writer took the patient id (PostgreSQL)
-            raise Conflict(f"patient id {given_id!r} is already used") from exc
-        animal_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        if not given_id:
-            conn.execute(
-                update(ANIMALS)
-                .where(ANIMALS.c.id == animal_id)
-                .values(patient_id=_free_patient_id(conn, patient_id_prefix, animal_id))
-            )
-        for link in links:
-            conn.execute(insert(LINKS).values(animal_id=animal_id, **link.model_dump()))
-        read = _animal_read(conn, animal_id)
-        _write(
+        return insert_animal(
             conn,
-            actor,
-            "animal.created",
-            "animal",
-            animal_id,
-            {"patient_id": read.patient_id, "name": read.name, "owners": [o.owner_id for o in read.owners]},
+            body,
+            actor=actor,
+            patient_id_prefix=patient_id_prefix,
+            issuer_of_patient_id=issuer_of_patient_id,
         )
-    return read
 
 
 def _free_patient_id(conn: Connection, prefix: str, animal_id: int) -> str:
@@ -510,28 +536,34 @@ def search_animals(db: Database, query: AnimalQuery) -> AnimalPage:
 
 
 # --------------------------------------------------------------------------- owner links
+def link_owner_in(conn: Connection, animal_id: int, link: OwnerLink, *, actor: Actor) -> AnimalRead:
+    """Link an owner to an animal, or change the link, inside the caller's transaction (one primary
+    owner: the Responsible Person). A merged animal is Conflict, a missing one or owner NotFound."""
+    _live_animal_row(conn, animal_id)
+    _owner_row(conn, link.owner_id)
+    current = {r.owner_id: r for r in conn.execute(select(LINKS).where(LINKS.c.animal_id == animal_id))}
+    others_primary = any(r.is_primary for oid, r in current.items() if oid != link.owner_id)
+    primary = link.is_primary or not others_primary
+    if primary:
+        conn.execute(update(LINKS).where(LINKS.c.animal_id == animal_id).values(is_primary=False))
+    values = {"role": link.role.strip().upper() or "OWNER", "is_primary": primary}
+    if link.owner_id in current:
+        conn.execute(
+            update(LINKS)
+            .where(LINKS.c.animal_id == animal_id, LINKS.c.owner_id == link.owner_id)
+            .values(**values)
+        )
+    else:
+        conn.execute(insert(LINKS).values(animal_id=animal_id, owner_id=link.owner_id, **values))
+    conn.execute(update(ANIMALS).where(ANIMALS.c.id == animal_id).values(updated_at=utcnow()))
+    _write(conn, actor, "animal.owner_linked", "animal", animal_id, {"owner_id": link.owner_id, **values})
+    return _animal_read(conn, animal_id)
+
+
 def link_owner(db: Database, animal_id: int, link: OwnerLink, *, actor: Actor) -> AnimalRead:
-    """Link an owner to an animal, or change the link (one primary owner: the Responsible Person)."""
+    """Link an owner to an animal, or change the link, in its own transaction: :func:`link_owner_in`."""
     with db.write_transaction() as conn:
-        _live_animal_row(conn, animal_id)
-        _owner_row(conn, link.owner_id)
-        current = {r.owner_id: r for r in conn.execute(select(LINKS).where(LINKS.c.animal_id == animal_id))}
-        others_primary = any(r.is_primary for oid, r in current.items() if oid != link.owner_id)
-        primary = link.is_primary or not others_primary
-        if primary:
-            conn.execute(update(LINKS).where(LINKS.c.animal_id == animal_id).values(is_primary=False))
-        values = {"role": link.role.strip().upper() or "OWNER", "is_primary": primary}
-        if link.owner_id in current:
-            conn.execute(
-                update(LINKS)
-                .where(LINKS.c.animal_id == animal_id, LINKS.c.owner_id == link.owner_id)
-                .values(**values)
-            )
-        else:
-            conn.execute(insert(LINKS).values(animal_id=animal_id, owner_id=link.owner_id, **values))
-        conn.execute(update(ANIMALS).where(ANIMALS.c.id == animal_id).values(updated_at=utcnow()))
-        _write(conn, actor, "animal.owner_linked", "animal", animal_id, {"owner_id": link.owner_id, **values})
-        return _animal_read(conn, animal_id)
+        return link_owner_in(conn, animal_id, link, actor=actor)
 
 
 def unlink_owner(db: Database, animal_id: int, owner_id: int, *, actor: Actor) -> AnimalRead:

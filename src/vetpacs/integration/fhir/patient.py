@@ -553,22 +553,22 @@ def owner_create(body: Any) -> tuple[OwnerCreate, int]:
 
 
 def create_related_person(db: Database, body: Any, *, actor: Actor) -> dict[str, Any]:
-    """POST RelatedPerson: register the owner and link them to the patient (``create_owner``, ``link_owner``).
+    """POST RelatedPerson: register the owner and link them to the patient (``insert_owner``,
+    ``link_owner_in``) in one transaction, so a refused link leaves no orphan owner behind.
 
-    The animal is checked first (unknown: 422, merged: 409) so that a refused link leaves no
-    orphan owner behind.
+    An unknown animal is 422 (RelatedPerson.patient), a merged one 409; either writes nothing.
     """
     data, animal_id = owner_create(body)
-    try:
-        animal = patients.get_animal(db, animal_id)
-    except NotFound as exc:
-        raise invalid(f"no Patient/{animal_id}", "RelatedPerson.patient") from exc
-    if animal.merged_into_id is not None:
-        raise Conflict(f"Patient/{animal_id} was merged into Patient/{animal.merged_into_id}")
-    owner = patients.create_owner(db, data, actor=actor)
-    patients.link_owner(
-        db, animal_id, OwnerLink(owner_id=owner.id, is_primary=not animal.owners), actor=actor
-    )
+    with db.write_transaction() as conn:
+        owner = patients.insert_owner(conn, data, actor=actor)
+        try:  # is_primary when the animal has no primary owner yet
+            patients.link_owner_in(
+                conn, animal_id, OwnerLink(owner_id=owner.id, is_primary=False), actor=actor
+            )
+        except NotFound as exc:  # the owner was just inserted: the animal is missing
+            raise invalid(f"no Patient/{animal_id}", "RelatedPerson.patient") from exc
+        except Conflict as exc:  # merged
+            raise Conflict(f"Patient/{animal_id}: {exc}") from exc
     return related_person_resource(owner, animal_id)
 
 

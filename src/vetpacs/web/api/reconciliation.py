@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from vetpacs.auth import Actor, Permission
 from vetpacs.orders import reconciliation as svc
 from vetpacs.orders.reconciliation import CreateAndLinkRequest, LinkRequest, ReconciliationRead, RejectRequest
-from vetpacs.web.deps import archive_of, require
+from vetpacs.web.deps import archive_of, require, settings_of
 
 router = APIRouter(prefix="/reconciliation", tags=["reconciliation"])
 Reader = Annotated[Actor, Depends(require(Permission.ORDERS_READ))]
@@ -52,8 +52,18 @@ def create_and_link(
     item_id: int, body: CreateAndLinkRequest, request: Request, actor: Writer
 ) -> ReconciliationRead:
     """Register the owner and animal the study's header names (and an order, given a procedure
-    code), then link the study to them."""
-    return svc.create_and_link(archive_of(request), item_id, actor=actor, procedure_code=body.procedure_code)
+    code), then link the study to them: one transaction, nothing written when any part is refused
+    (an unknown procedure: 400, an accession number in use: 409)."""
+    settings = settings_of(request)
+    return svc.create_and_link(
+        archive_of(request),
+        item_id,
+        actor=actor,
+        procedure_code=body.procedure_code,
+        accession_number=body.accession_number,
+        patient_id_prefix=settings.patient_id_prefix,
+        issuer_of_patient_id=settings.issuer_of_patient_id,
+    )
 
 
 @router.post("/{item_id}/reject", response_model=ReconciliationRead)
