@@ -3,10 +3,12 @@
 N-CREATE (status IN PROGRESS) stores a PerformedStep that references its scheduled step, found
 through the Scheduled Step Attributes Sequence (Scheduled Procedure Step ID, else Requested
 Procedure ID with Accession Number, else Accession Number, else Study Instance UID), and moves the
-step and its order to in progress. N-SET changes the attributes while IN PROGRESS and, with
-COMPLETED or DISCONTINUED, moves them on; the Performed Series Sequence is recorded against the
-order. Each call is one transaction with its audit rows and outbox events (``mpps.created``,
-``mpps.updated``, ``mpps.completed``, ``mpps.discontinued``).
+step and its order to in progress. An unscheduled procedure (no step, requested procedure or
+accession named) is stored linked to no order; its images are reconciled as they arrive. N-SET
+changes the attributes while IN PROGRESS and, with COMPLETED or DISCONTINUED, moves them on; the
+Performed Series Sequence is recorded against the order. Each call is one transaction with its
+audit rows and outbox events (``mpps.created``, ``mpps.updated``, ``mpps.completed``,
+``mpps.discontinued``).
 """
 
 from __future__ import annotations
@@ -60,8 +62,12 @@ def _text(ds: Dataset, keyword: str) -> str:
 def find_scheduled_step(conn: Connection, attributes: Dataset) -> tuple[int | None, int | None]:
     """(scheduled step pk, order id) referenced by the Scheduled Step Attributes Sequence.
 
-    ``(None, None)`` for an unscheduled procedure (no reference given); ``NotFound`` when the
-    references name no known step or order.
+    ``(None, None)`` for an unscheduled procedure (IHE RAD TF-2 4.7.4.1.2.2, "unscheduled case"):
+    the sequence is absent or empty, or its item names no Scheduled Procedure Step ID, Requested
+    Procedure ID or Accession Number (a modality where the user typed the patient in sends one item
+    with only the Study Instance UID it generated). Such a Study Instance UID still finds the order
+    it was pre-assigned to, if any. ``NotFound`` when a step ID, requested procedure ID or accession
+    number is given and names no known step or order.
     """
     items = attributes.get("ScheduledStepAttributesSequence") or []
     if not items:
@@ -83,23 +89,21 @@ def find_scheduled_step(conn: Connection, attributes: Dataset) -> tuple[int | No
         tries.append(base.where(ORDERS.c.accession_number == accession).order_by(STEPS.c.id))
     if study_uid:
         tries.append(base.where(ORDERS.c.study_instance_uid == study_uid).order_by(STEPS.c.id))
-    if not tries:
-        return None, None
     for stmt in tries:
         row = conn.execute(stmt.limit(1)).first()
         if row is not None:
             return int(row.id), int(row.order_id)
+    if not (step_id or rp_id or accession):
+        return None, None  # unscheduled: at most the modality's own Study Instance UID
     named = ", ".join(
-        f"{k} {v}"
-        for k, v in (
-            ("step", step_id),
-            ("requested procedure", rp_id),
-            ("accession", accession),
-            ("study", study_uid),
-        )
-        if v
+        f"{k} {v}" for k, v in (("step", step_id), ("req. procedure", rp_id), ("accession", accession)) if v
     )
-    raise NotFound(f"no scheduled step matches the MPPS reference ({named})")
+    raise NotFound(f"no scheduled {named}")  # short: the Error Comment (LO) keeps 64 characters
+
+
+def _study_uid(attributes: Dataset) -> str:
+    items = attributes.get("ScheduledStepAttributesSequence") or []
+    return _text(items[0], "StudyInstanceUID") if items else ""
 
 
 def _series(attributes: Dataset) -> list[dict[str, Any]]:
@@ -164,7 +168,14 @@ def create_mpps(
             set_step_status(conn, step_pk, StepStatus.IN_PROGRESS, actor=actor, reason=reason)
         if order_id is not None:
             advance_order(conn, order_id, OrderStatus.IN_PROGRESS, actor=actor, reason=reason)
-        detail = {"order_id": order_id, "scheduled_step_id": step_pk, "station": station}
+        detail: dict[str, Any] = {"order_id": order_id, "scheduled_step_id": step_pk, "station": station}
+        if step_pk is None and order_id is None:  # what a person needs to reconcile it later
+            detail.update(
+                unscheduled=True,
+                patient_id=_text(attributes, "PatientID"),
+                patient_name=_text(attributes, "PatientName"),
+                study_instance_uid=_study_uid(attributes),
+            )
         record_in(conn, actor, "mpps.created", object_type="mpps", object_id=sop_instance_uid, detail=detail)
         events.emit(
             conn,
@@ -227,6 +238,7 @@ def set_mpps(db: Database, sop_instance_uid: str, modifications: Dataset, *, act
             "status": new_status,
             "series": [s["series_instance_uid"] for s in series],
             "instances": sum(len(s["instances"]) for s in series),
+            "unscheduled": row.scheduled_step_id is None and row.order_id is None,
         }
         record_in(conn, actor, action, object_type="mpps", object_id=sop_instance_uid, detail=detail)
         events.emit(
@@ -251,6 +263,7 @@ def get_mpps(db: Database, sop_instance_uid: str) -> dict[str, Any]:
         "status": row.status,
         "order_id": row.order_id,
         "scheduled_step_id": row.scheduled_step_id,
+        "unscheduled": row.scheduled_step_id is None and row.order_id is None,
         "station_ae_title": row.station_ae_title,
         "started_at": row.started_at,
         "ended_at": row.ended_at,
