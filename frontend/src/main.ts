@@ -4,13 +4,17 @@
  * Open with /viewer/?StudyInstanceUID=... or /viewer/?accession=... (a PMS launches it in context);
  * add &prior=<StudyInstanceUID> to compare with an earlier study side by side (1x2, prior on the right).
  * Mouse: left = active tool (window/level by default), middle = pan, right = zoom, wheel = scroll.
- * Keys: arrows scroll, W/P/Z/L choose a tool, I inverts, R resets, space plays cine.
+ * Keys: arrows scroll; W/P/Z choose a tool; L length, A angle, C Cobb, E ellipse, Q rectangle,
+ * T arrow with a label, M calibrate against a marker, S guided VHS; Delete removes the selected
+ * measurement; I inverts, R resets, space plays cine.
  */
 import './style.css';
 import {
   Enums,
   RenderingEngine,
+  cache,
   eventTarget,
+  metaData,
   init as coreInit,
   utilities as csUtils,
   type Types,
@@ -31,23 +35,51 @@ import {
 } from './dicomweb';
 import {
   calibrationOf,
-  formatLength,
+  compute,
   lengthUnit,
+  roundTenth,
   scaleFrom,
+  vertebralUnits,
   type CalibrationInput,
   type Point,
+  type Result,
 } from './geometry';
 import { presetsFor, type Preset } from './presets';
 import {
   SAVED_TOOLS,
   instanceOf,
-  lengthBody,
-  lengthPoints,
+  measurementBody,
   measurementsApi,
+  type BodyOptions,
   type SavedMeasurement,
 } from './saved';
+import { ask, validateMillimetres } from './tools-dialog';
+import {
+  TOOL_TITLES,
+  csToolOf,
+  handlesOf,
+  imageLines,
+  ourTool,
+  panelText,
+  pointsOf,
+  roiPixels,
+  type ToolName,
+} from './tools-measure';
+import {
+  STEP_TEXT,
+  axesAngle,
+  breedKey,
+  describeVhs,
+  landmarkName,
+  referenceBreeds,
+  speciesOf,
+  vhsPoints,
+  type Species,
+  type VhsStep,
+} from './vhs';
 
 const ENGINE_ID = 'vetpacs';
+const PATIENT_BREED = '00102292'; // Patient Breed Description
 const GROUP_ID = 'vetpacs-tools';
 const LAYOUTS: Record<string, number> = { '1x1': 1, '1x2': 2, '2x1': 2, '2x2': 4 };
 
@@ -93,54 +125,161 @@ function viewportOf(slot: Slot): Types.IStackViewport {
 }
 
 // --------------------------------------------------------------------------- measurements
+// Every value shown comes from geometry.ts `compute` on the annotation's points in image pixels
+// (or from the server's Result when the server corrected ours), never from Cornerstone's own stats.
 function imagePoint(imageId: string, world: Types.Point3): Point {
   const p = csUtils.worldToImageCoords(imageId, world);
   if (!p) throw new Error('point outside the image plane');
   return [p[0], p[1]];
 }
 
-function lengthText(imageId: string, points: Types.Point3[]): string | undefined {
-  if (points.length < 2) return undefined;
-  const calibration = calibrations.get(imageId) ?? null;
-  return formatLength(imagePoint(imageId, points[0]), imagePoint(imageId, points[1]), calibration);
-}
-
-function refreshMeasurementList(): void {
-  const list = $('#measurement-list');
-  list.replaceChildren();
-  const all = csTools.annotation.state.getAllAnnotations();
-  for (const a of all) {
-    if (a.metadata?.toolName !== csTools.LengthTool.toolName) continue;
-    const imageId = a.metadata.referencedImageId;
-    const points = a.data.handles?.points as Types.Point3[] | undefined;
-    if (!imageId || !points) continue;
-    const text = lengthText(imageId, points);
-    if (!text) continue;
-    const [p, q] = [imagePoint(imageId, points[0]), imagePoint(imageId, points[1])];
-    const li = document.createElement('li');
-    li.className = 'measurement';
-    li.dataset.tool = 'Length';
-    li.dataset.points = [p, q].map((pt) => pt.map((v) => v.toFixed(2)).join(',')).join(';');
-    li.textContent = `Length ${text}`;
-    const id = savedIds.get(a.annotationUID ?? '');
-    if (id !== undefined) li.dataset.saved = String(id);
-    list.append(li);
+function handlesOfAnnotation(annotation: csTools.Types.Annotation): Point[] | undefined {
+  const imageId = annotation.metadata?.referencedImageId;
+  const world = annotation.data?.handles?.points as Types.Point3[] | undefined;
+  if (!imageId || !world) return undefined;
+  try {
+    return world.map((w) => imagePoint(imageId, w));
+  } catch {
+    return undefined;
   }
 }
 
+interface UserCalibration {
+  line: [number, number][];
+  known_mm: number;
+  annotationUID: string;
+}
+
+/** imageId -> the user's calibration against a marker on that image (docs/measurements.md). */
+const userCalibrations = new Map<string, UserCalibration>();
+
+function userCalibrationBody(imageId: string): { line: [number, number][]; known_mm: number } | null {
+  const u = userCalibrations.get(imageId);
+  return u ? { line: u.line, known_mm: u.known_mm } : null;
+}
+
+/** How lengths are measured on an image: the header's spacing, and the user's calibration on top. */
+function calibrationFor(imageId: string): CalibrationInput | null {
+  const header = calibrations.get(imageId) ?? null;
+  const user = userCalibrationBody(imageId);
+  return user ? { ...(header ?? {}), user } : header;
+}
+
+/** The modality values (Hounsfield units on CT) of the pixels under a region's box, if loaded. */
+function modalityPixels(imageId: string, corners: unknown): { origin: [number, number]; values: number[][] } | undefined {
+  const image = cache.getImage(imageId);
+  if (!image || image.color || !Array.isArray(corners) || corners.length !== 2) return undefined;
+  const data = image.getPixelData();
+  if (!data) return undefined;
+  const scaled = Boolean(image.preScale?.scaled);
+  const slope = image.slope ?? 1;
+  const intercept = image.intercept ?? 0;
+  return roiPixels(corners as Point[], image.columns, image.rows, (c, r) => {
+    const v = data[r * image.columns + c];
+    return scaled ? v : v * slope + intercept;
+  });
+}
+
+function valueUnitOf(imageId: string): string {
+  const where = instanceOf(imageId);
+  const modality = where ? seriesByUid.get(where.series)?.modality : undefined;
+  const lut = metaData.get('modalityLutModule', imageId) as { rescaleType?: string } | undefined;
+  return modality === 'CT' || lut?.rescaleType === 'HU' ? 'HU' : 'pixel_value';
+}
+
+interface Computed {
+  result?: Result;
+  error?: string;
+}
+
+const computedCache = new Map<string, Computed>();
+
+function computeFor(tool: string, imageId: string, points: Record<string, unknown>, key: string): Computed {
+  const cacheKey = `${imageId}|${tool}|${key}`;
+  const hit = computedCache.get(cacheKey);
+  if (hit) return hit;
+  const calibration = tool === 'calibration' ? null : calibrationFor(imageId);
+  let out: Computed;
+  let complete = true;
+  try {
+    if (tool === 'ellipse_roi' || tool === 'rectangle_roi') {
+      const pixels = modalityPixels(imageId, points.corners);
+      complete = pixels !== undefined;
+      try {
+        out = {
+          result: compute(tool, pixels ? { ...points, pixels, value_unit: valueUnitOf(imageId) } : points, calibration),
+        };
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        // A region too large to hold its values here: its area now, the statistics from the server.
+        const area = compute(tool, points, calibration);
+        out = { result: { ...area, warnings: [...area.warnings, 'pixel_statistics_unavailable'] } };
+      }
+    } else {
+      out = { result: compute(tool, points, calibration) };
+    }
+  } catch (e) {
+    out = { error: (e as Error).message };
+  }
+  if (computedCache.size > 500) computedCache.clear();
+  if (complete) computedCache.set(cacheKey, out);
+  return out;
+}
+
+interface Evaluation extends Computed {
+  tool: ToolName;
+  imageId: string;
+  points: Record<string, unknown>;
+  calibration: { line: [number, number][]; known_mm: number } | null;
+  /** What the value depends on: the points and the user calibration (compared with the server's). */
+  key: string;
+  handles: Point[];
+}
+
+function evaluate(annotation: csTools.Types.Annotation): Evaluation | undefined {
+  const tool = ourTool(annotation.metadata?.toolName);
+  const imageId = annotation.metadata?.referencedImageId;
+  const handles = handlesOfAnnotation(annotation);
+  if (!tool || !imageId || !handles) return undefined;
+  const knownMm = (annotation.data as { knownMm?: number }).knownMm;
+  const points = pointsOf(tool, handles, { known_mm: knownMm });
+  if (!points) return undefined;
+  const calibration = tool === 'calibration' ? null : userCalibrationBody(imageId);
+  const key = JSON.stringify([points, calibration]);
+  return { tool, imageId, points, calibration, key, handles, ...computeFor(tool, imageId, points, key) };
+}
+
 // --------------------------------------------------------------------------- kept on the server
-const savedIds = new Map<string, number>(); // annotationUID -> measurement id on the server
+interface SavedRecord {
+  id?: number;
+  saving?: boolean;
+  dirty?: boolean; // changed while its first save was on the way
+  server?: { key: string; value: Result; corrected: boolean };
+}
+
+const records = new Map<string, SavedRecord>(); // annotationUID (or 'vhs:' + group) -> the server's row
 const restoredIds = new Set<number>();
 const savedByStudy = new Map<string, Promise<SavedMeasurement[]>>();
 const pendingPatch = new Map<string, ReturnType<typeof setTimeout>>();
 
 type AnnotationEvent = Event & { detail: { annotation?: csTools.Types.Annotation; annotationUID?: string } };
 
-function linePoints(annotation: csTools.Types.Annotation): [Point, Point] | undefined {
-  const imageId = annotation.metadata?.referencedImageId;
-  const points = annotation.data?.handles?.points as Types.Point3[] | undefined;
-  if (!imageId || !points || points.length < 2) return undefined;
-  return [imagePoint(imageId, points[0]), imagePoint(imageId, points[1])];
+function serverState(saved: SavedMeasurement): SavedRecord['server'] {
+  return {
+    key: JSON.stringify([saved.points, saved.calibration ?? null]),
+    value: saved.value as unknown as Result,
+    corrected: Boolean(saved.value_corrected),
+  };
+}
+
+/** The Result to show: ours, or the server's for the same points when it corrected ours or knows more. */
+function shown(recordKey: string, local: Computed & { key: string }): Computed & { corrected: boolean } {
+  const server = records.get(recordKey)?.server;
+  if (server && server.key === local.key) {
+    const knowsMore = !local.result || Object.keys(server.value.values).some((k) => !(k in local.result!.values));
+    if (server.corrected || knowsMore) return { result: server.value, corrected: server.corrected };
+  }
+  return { result: local.result, error: local.error, corrected: false };
 }
 
 function studyOfImage(imageId: string): string | undefined {
@@ -148,60 +287,792 @@ function studyOfImage(imageId: string): string | undefined {
   return where ? seriesByUid.get(where.series)?.study : undefined;
 }
 
-async function saveAnnotation(annotation: csTools.Types.Annotation): Promise<void> {
-  const uid = annotation.annotationUID;
-  const imageId = annotation.metadata?.referencedImageId;
-  if (!uid || !imageId || !SAVED_TOOLS[annotation.metadata?.toolName ?? ''] || savedIds.has(uid)) return;
-  const line = linePoints(annotation);
-  const study = studyOfImage(imageId);
-  const body = line && lengthBody(imageId, line[0], line[1]);
-  if (!body || !study) return;
-  try {
-    const saved = await measurementsApi.create(study, body);
-    savedIds.set(uid, saved.id);
-    restoredIds.add(saved.id);
-    setStatus('Measurement saved');
-  } catch (e) {
-    setStatus(`Measurement NOT saved: ${(e as Error).message}`);
-  }
-  refreshMeasurementList();
+function labelOf(annotation: csTools.Types.Annotation): string {
+  const data = annotation.data as { label?: string; knownMm?: number };
+  if (annotation.metadata?.toolName === CALIBRATE) return data.knownMm ? `${data.knownMm} mm` : '';
+  return data.label ?? '';
 }
 
-function onAnnotationModified(event: Event): void {
-  const annotation = (event as AnnotationEvent).detail.annotation;
-  const uid = annotation?.annotationUID;
-  if (!annotation || !uid || !savedIds.has(uid)) return;
-  clearTimeout(pendingPatch.get(uid));
+function renderAll(): void {
+  engine?.render();
+}
+
+/** POST a finished measurement (once); the server's row id and value are kept with the annotation. */
+async function createOnServer(
+  recordKey: string,
+  imageId: string,
+  tool: string,
+  points: Record<string, unknown>,
+  options: { label?: string; calibration: unknown; value?: Result },
+  onSaved?: () => void,
+): Promise<void> {
+  if (records.has(recordKey)) return;
+  const study = studyOfImage(imageId);
+  const body = measurementBody(imageId, tool, points, {
+    label: options.label,
+    calibration: options.calibration as BodyOptions['calibration'],
+    value: options.value,
+  });
+  if (!body || !study) {
+    setStatus('Measurement NOT saved: this image is not from a study of the archive');
+    return;
+  }
+  const record: SavedRecord = { saving: true };
+  records.set(recordKey, record);
+  try {
+    const saved = await measurementsApi.create(study, body);
+    record.id = saved.id;
+    record.server = serverState(saved);
+    restoredIds.add(saved.id);
+    setStatus(saved.value_corrected ? 'Measurement saved; the server corrected its value (shown)' : 'Measurement saved');
+    onSaved?.();
+  } catch (e) {
+    records.delete(recordKey);
+    setStatus(`Measurement NOT saved: ${(e as Error).message}`);
+  } finally {
+    record.saving = false;
+  }
+  if (record.dirty && record.id !== undefined) schedulePatch(recordKey);
+  refreshMeasurementList();
+  renderAll();
+}
+
+async function saveAnnotation(annotation: csTools.Types.Annotation): Promise<void> {
+  const uid = annotation.annotationUID;
+  if (!uid || !SAVED_TOOLS[annotation.metadata?.toolName ?? ''] || records.has(uid)) return;
+  const ev = evaluate(annotation);
+  if (!ev) return;
+  if (!ev.result) {
+    setStatus(`Measurement NOT saved: ${ev.error ?? 'no value'}`);
+    return;
+  }
+  await createOnServer(uid, ev.imageId, ev.tool, ev.points, {
+    label: annotation.data?.label,
+    calibration: ev.calibration,
+    value: ev.result,
+  });
+}
+
+/** What a PATCH of this record sends now: its points, label, calibration and our value. */
+function patchBody(recordKey: string): { body: Record<string, unknown>; key: string } | undefined {
+  if (recordKey.startsWith('vhs:')) {
+    const group = vhsGroups.get(recordKey.slice(4));
+    const ev = group && vhsEvaluate(group);
+    if (!ev || !ev.result || !group.imageId) return undefined;
+    return {
+      body: { points: ev.points, calibration: userCalibrationBody(group.imageId), value: ev.result },
+      key: ev.key,
+    };
+  }
+  const annotation = csTools.annotation.state.getAnnotation(recordKey);
+  const ev = annotation && evaluate(annotation);
+  if (!annotation || !ev || !ev.result) return undefined;
+  return {
+    body: { points: ev.points, label: annotation.data?.label ?? '', calibration: ev.calibration, value: ev.result },
+    key: ev.key,
+  };
+}
+
+function schedulePatch(recordKey: string): void {
+  const record = records.get(recordKey);
+  if (!record) return;
+  if (record.saving) {
+    record.dirty = true;
+    return;
+  }
+  clearTimeout(pendingPatch.get(recordKey));
   pendingPatch.set(
-    uid,
+    recordKey,
     setTimeout(() => {
-      pendingPatch.delete(uid);
-      const line = linePoints(annotation);
-      const id = savedIds.get(uid);
-      if (!line || id === undefined) return;
-      const round = (p: Point): [number, number] => [Number(p[0].toFixed(3)), Number(p[1].toFixed(3))];
-      measurementsApi.update(id, { line: [round(line[0]), round(line[1])] }).then(
-        () => setStatus('Measurement updated'),
+      pendingPatch.delete(recordKey);
+      const id = records.get(recordKey)?.id;
+      const change = patchBody(recordKey);
+      if (id === undefined) return;
+      if (!change) {
+        setStatus('Measurement change NOT saved: the measurement has no value (see the panel)');
+        return;
+      }
+      measurementsApi.update(id, change.body).then(
+        (saved) => {
+          const r = records.get(recordKey);
+          if (r) r.server = serverState(saved);
+          setStatus(saved.value_corrected ? 'Measurement updated; the server corrected its value (shown)' : 'Measurement updated');
+          refreshMeasurementList();
+          renderAll();
+        },
         (e: unknown) => setStatus(`Measurement change NOT saved: ${(e as Error).message}`),
       );
     }, 500),
   );
 }
 
-function onAnnotationRemoved(event: Event): void {
-  const detail = (event as AnnotationEvent).detail;
-  const uid = detail.annotation?.annotationUID ?? detail.annotationUID;
-  const id = uid ? savedIds.get(uid) : undefined;
-  if (!uid || id === undefined) return;
-  savedIds.delete(uid);
-  clearTimeout(pendingPatch.get(uid));
-  measurementsApi.remove(id).then(
+function deleteOnServer(recordKey: string): void {
+  const record = records.get(recordKey);
+  records.delete(recordKey);
+  clearTimeout(pendingPatch.get(recordKey));
+  if (record?.id === undefined) return;
+  measurementsApi.remove(record.id).then(
     () => setStatus('Measurement deleted'),
     (e: unknown) => setStatus(`Measurement NOT deleted on the server: ${(e as Error).message}`),
   );
 }
 
-/** Put the study's saved Lengths of this series back on its images (once per measurement). */
+function onAnnotationModified(event: Event): void {
+  const annotation = (event as AnnotationEvent).detail.annotation;
+  const uid = annotation?.annotationUID;
+  if (!annotation || !uid) return;
+  const group = vhsPart.get(uid);
+  if (group) {
+    if (group.done) schedulePatch(`vhs:${group.key}`);
+    renderGuide();
+    return;
+  }
+  if (annotation.metadata?.toolName === CALIBRATE) {
+    const imageId = annotation.metadata.referencedImageId;
+    const cal = imageId ? userCalibrations.get(imageId) : undefined;
+    const ev = evaluate(annotation);
+    if (cal && cal.annotationUID === uid && ev) {
+      cal.line = (ev.points.line as [number, number][]).map((p) => [p[0], p[1]]);
+      if (records.has(uid)) recalibrate(imageId!);
+    }
+  }
+  if (records.has(uid)) schedulePatch(uid);
+}
+
+function onAnnotationRemoved(event: Event): void {
+  const detail = (event as AnnotationEvent).detail;
+  const annotation = detail.annotation;
+  const uid = annotation?.annotationUID ?? detail.annotationUID;
+  if (!uid) return;
+  const group = vhsPart.get(uid);
+  if (group) {
+    vhsPartRemoved(group, uid);
+    return;
+  }
+  const imageId = annotation?.metadata?.referencedImageId;
+  if (imageId && userCalibrations.get(imageId)?.annotationUID === uid) {
+    userCalibrations.delete(imageId);
+    recalibrate(imageId);
+    setStatus('Calibration removed: lengths on this image use the header spacing again');
+  }
+  deleteOnServer(uid);
+}
+
+/** The user calibration of an image changed: its measurements are re-saved with it, the overlay says so. */
+function recalibrate(imageId: string): void {
+  for (const a of csTools.annotation.state.getAllAnnotations()) {
+    const uid = a.annotationUID;
+    if (!uid || a.metadata?.referencedImageId !== imageId || a.metadata.toolName === CALIBRATE) continue;
+    if (records.has(uid)) schedulePatch(uid);
+  }
+  for (const group of vhsGroups.values()) {
+    if (group.imageId === imageId && group.done) schedulePatch(`vhs:${group.key}`);
+  }
+  slots.forEach((s) => updateOverlay(s));
+  refreshMeasurementList();
+  renderAll();
+}
+
+// --------------------------------------------------------------------------- calibration tool
+const CALIBRATE = 'Calibrate';
+
+class CalibrateTool extends csTools.LengthTool {
+  static toolName = CALIBRATE;
+}
+
+async function onCalibrateCompleted(annotation: csTools.Types.Annotation): Promise<void> {
+  const uid = annotation.annotationUID;
+  const imageId = annotation.metadata?.referencedImageId;
+  const data = annotation.data as { knownMm?: number };
+  if (!uid || !imageId || records.has(uid) || data.knownMm !== undefined) return;
+  const handles = handlesOfAnnotation(annotation);
+  if (!handles || Math.hypot(handles[1][0] - handles[0][0], handles[1][1] - handles[0][1]) < 2) {
+    csTools.annotation.state.removeAnnotation(uid);
+    renderAll();
+    setStatus('Calibration line too short: draw it across the whole marker');
+    return;
+  }
+  const answer = await ask({
+    title: 'Calibrate this image',
+    label: 'Known size of the marker along the line (mm)',
+    type: 'number',
+    min: '0',
+    value: '25',
+    validate: validateMillimetres,
+  });
+  if (answer === null) {
+    csTools.annotation.state.removeAnnotation(uid);
+    renderAll();
+    setStatus('Calibration cancelled');
+    return;
+  }
+  data.knownMm = Number(answer);
+  const ev = evaluate(annotation);
+  if (!ev?.result) {
+    csTools.annotation.state.removeAnnotation(uid);
+    renderAll();
+    setStatus(`Calibration refused: ${ev?.error ?? 'no line'}`);
+    return;
+  }
+  const earlier = userCalibrations.get(imageId);
+  userCalibrations.set(imageId, {
+    line: (ev.points.line as [number, number][]).map((p) => [p[0], p[1]]),
+    known_mm: data.knownMm,
+    annotationUID: uid,
+  });
+  // One calibration per image: the new one replaces the old (its row is deleted on the server).
+  if (earlier && earlier.annotationUID !== uid) csTools.annotation.state.removeAnnotation(earlier.annotationUID);
+  await createOnServer(uid, imageId, 'calibration', ev.points, { calibration: null, value: ev.result });
+  recalibrate(imageId);
+  setStatus(`Calibrated: ${data.knownMm} mm marker (${ev.result.values.mm_per_pixel.value.toPrecision(4)} mm/px)`);
+}
+
+// --------------------------------------------------------------------------- the Measurements panel
+function refreshMeasurementList(): void {
+  const list = $('#measurement-list');
+  list.replaceChildren();
+  for (const a of csTools.annotation.state.getAllAnnotations()) {
+    const uid = a.annotationUID ?? '';
+    if (!SAVED_TOOLS[a.metadata?.toolName ?? ''] || vhsPart.has(uid)) continue;
+    const ev = evaluate(a);
+    if (!ev) continue;
+    const view = shown(uid, ev);
+    const label = labelOf(a);
+    const text = view.result
+      ? panelText(view.result, label)
+      : `${TOOL_TITLES[ev.tool]}: ${view.error ?? 'no value'}`;
+    list.append(listItem(uid, a.metadata?.toolName ?? '', ev.tool, ev.handles, text, view.corrected));
+  }
+  for (const group of vhsGroups.values()) {
+    if (!group.done) continue;
+    const ev = vhsEvaluate(group);
+    if (!ev) continue;
+    const key = `vhs:${group.key}`;
+    const view = shown(key, ev);
+    let text = `VHS: ${view.error ?? 'no value'}`;
+    if (view.result) {
+      const d = describeVhs(view.result);
+      text = `${d.score} · ${d.axes} · ${d.reading}`;
+    }
+    const li = listItem(key, 'VHS', 'vhs', [], text, view.corrected);
+    li.dataset.group = group.key;
+    if (view.result) li.title = describeVhs(view.result).reference;
+    list.append(li);
+  }
+}
+
+function listItem(
+  recordKey: string,
+  csToolName: string,
+  tool: string,
+  handles: Point[],
+  text: string,
+  corrected: boolean,
+): HTMLLIElement {
+  const li = document.createElement('li');
+  li.className = 'measurement';
+  li.dataset.tool = csToolName;
+  li.dataset.measurement = tool;
+  if (handles.length) li.dataset.points = handles.map((pt) => pt.map((v) => v.toFixed(2)).join(',')).join(';');
+  li.textContent = corrected ? `${text} (server value)` : text;
+  const id = records.get(recordKey)?.id;
+  if (id !== undefined) li.dataset.saved = String(id);
+  if (corrected) {
+    li.dataset.corrected = 'true';
+    li.title = "The server's value: it recomputed the points and differed from the viewer's";
+  }
+  const remove = document.createElement('button');
+  remove.type = 'button';
+  remove.className = 'delete';
+  remove.setAttribute('aria-label', `Delete ${text}`);
+  remove.addEventListener('click', () => removeRecord(recordKey));
+  li.append(remove);
+  return li;
+}
+
+function removeRecord(recordKey: string): void {
+  if (recordKey.startsWith('vhs:')) {
+    const group = vhsGroups.get(recordKey.slice(4));
+    if (group) removeVhsGroup(group);
+  } else {
+    csTools.annotation.state.removeAnnotation(recordKey);
+  }
+  renderAll();
+  refreshMeasurementList();
+}
+
+function deleteSelected(): void {
+  const selected = csTools.annotation.selection.getAnnotationsSelected();
+  if (!selected.length) {
+    setStatus('Select a measurement on the image first (click it), then press Delete');
+    return;
+  }
+  for (const uid of selected) {
+    const group = vhsPart.get(uid);
+    if (group) removeVhsGroup(group);
+    else csTools.annotation.state.removeAnnotation(uid);
+  }
+  renderAll();
+  refreshMeasurementList();
+}
+
+/** The lines drawn beside an annotation on the image: our value (or the server's), never Cornerstone's. */
+function textLinesFor(data: unknown): string[] | undefined {
+  const annotation = csTools.annotation.state.getAllAnnotations().find((a) => a.data === data);
+  if (!annotation) return undefined;
+  const ev = evaluate(annotation);
+  if (!ev) return undefined;
+  const view = shown(annotation.annotationUID ?? '', ev);
+  if (!view.result) return view.error ? [view.error.split(':')[0]] : undefined;
+  const lines = imageLines(view.result, labelOf(annotation));
+  return lines.length ? lines : undefined;
+}
+
+// --------------------------------------------------------------------------- guided VHS
+class VhsLandmarkTool extends csTools.ProbeTool {
+  static toolName = 'VhsLandmark';
+}
+
+class VhsAxisTool extends csTools.LengthTool {
+  static toolName = 'VhsAxis';
+}
+
+interface VhsGroup {
+  key: string;
+  imageId?: string;
+  species?: Species;
+  breed: string;
+  ladder: string[]; // annotationUIDs of the landmarks, T4 first
+  long?: string;
+  short?: string;
+  done: boolean;
+  ladderDone?: boolean;
+}
+
+const vhsGroups = new Map<string, VhsGroup>();
+const vhsPart = new Map<string, VhsGroup>(); // annotationUID -> its VHS
+let vhsDraft: VhsGroup | undefined; // the VHS being marked
+let vhsShown: VhsGroup | undefined; // the VHS whose result the guide shows
+let studySpecies = ''; // Patient Species Description of the open study
+let studyBreed = '';
+
+function vhsStep(group: VhsGroup | undefined): VhsStep {
+  if (!group || group.done) return 'done';
+  if (!group.ladderDone) return 'ladder';
+  if (!group.long) return 'long';
+  return 'short';
+}
+
+interface VhsEvaluation extends Computed {
+  points: Record<string, unknown>;
+  key: string;
+}
+
+function firstPoint(uid: string | undefined): Point[] | undefined {
+  const a = uid ? csTools.annotation.state.getAnnotation(uid) : undefined;
+  return a ? handlesOfAnnotation(a) : undefined;
+}
+
+function vhsEvaluate(group: VhsGroup): VhsEvaluation | undefined {
+  if (!group.imageId || !group.species) return undefined;
+  const ladder = group.ladder.map((uid) => firstPoint(uid)?.[0]).filter((p): p is Point => p !== undefined);
+  const long = firstPoint(group.long);
+  const short = firstPoint(group.short);
+  if (ladder.length !== group.ladder.length || !long || !short) return undefined;
+  const points = vhsPoints({
+    species: group.species,
+    breed: group.breed || undefined,
+    ladder,
+    long_axis: [long[0], long[1]],
+    short_axis: [short[0], short[1]],
+  });
+  const key = JSON.stringify([points, userCalibrationBody(group.imageId)]);
+  return { points, key, ...computeFor('vhs', group.imageId, points, key) };
+}
+
+/** An axis in vertebrae while the VHS is still being marked (the ladder is known). */
+function axisVertebrae(group: VhsGroup, uid: string): number | undefined {
+  const axis = firstPoint(uid);
+  const ladder = group.ladder.map((u) => firstPoint(u)?.[0]).filter((p): p is Point => p !== undefined);
+  if (!axis || ladder.length < 2 || !group.imageId) return undefined;
+  const s = scaleFrom(calibrationFor(group.imageId));
+  const phys = (p: Point): Point => [p[0] * s.columnMm, p[1] * s.rowMm];
+  const [a, b] = [phys(axis[0]), phys(axis[1])];
+  try {
+    return vertebralUnits(Math.hypot(b[0] - a[0], b[1] - a[1]), ladder.map(phys))[0];
+  } catch {
+    return undefined;
+  }
+}
+
+function vhsTextLines(data: unknown, kind: 'landmark' | 'axis'): string[] | undefined {
+  const annotation = csTools.annotation.state.getAllAnnotations().find((a) => a.data === data);
+  const uid = annotation?.annotationUID ?? '';
+  const group = vhsPart.get(uid);
+  if (!group) return undefined;
+  if (kind === 'landmark') {
+    const i = group.ladder.indexOf(uid);
+    return i >= 0 ? [landmarkName(i)] : undefined;
+  }
+  const name = uid === group.long ? 'Long axis' : 'Short axis';
+  const ev = group.done ? vhsEvaluate(group) : undefined;
+  const view = ev ? shown(`vhs:${group.key}`, ev) : undefined;
+  const value = view?.result?.values[uid === group.long ? 'long_axis_vertebrae' : 'short_axis_vertebrae']?.value;
+  const vu = value ?? axisVertebrae(group, uid);
+  return [vu === undefined ? name : `${name} ${roundTenth(vu).toFixed(1)} v`];
+}
+
+function startVhs(): void {
+  const slot = slots[active];
+  if (!slot?.series) {
+    setStatus('Open a lateral thoracic radiograph first');
+    return;
+  }
+  if (!vhsDraft) {
+    const species = speciesOf(studySpecies);
+    vhsDraft = {
+      key: csUtils.uuidv4(),
+      species,
+      breed: species ? breedKey(species, studyBreed) : '',
+      ladder: [],
+      done: false,
+    };
+    if (!species) setStatus(`Species "${studySpecies || 'unknown'}": choose dog or cat for the VHS`);
+  }
+  vhsShown = undefined;
+  renderGuide();
+  resumeVhs();
+}
+
+/** Select the tool of the current step of the VHS being marked. */
+function resumeVhs(): void {
+  const step = vhsStep(vhsDraft);
+  if (!vhsDraft || step === 'done') return;
+  if (!vhsDraft.species) {
+    $<HTMLSelectElement>('#vhs-species').focus();
+    return;
+  }
+  selectTool(step === 'ladder' ? VhsLandmarkTool.toolName : VhsAxisTool.toolName);
+  document.querySelector<HTMLButtonElement>('#vhs')?.classList.add('active');
+}
+
+function onVhsPartCompleted(annotation: csTools.Types.Annotation): void {
+  const uid = annotation.annotationUID;
+  const imageId = annotation.metadata?.referencedImageId;
+  if (!uid || !imageId || vhsPart.has(uid)) return; // a moved part: handled as a modification
+  const draft = vhsDraft;
+  const step = vhsStep(draft);
+  const isLandmark = annotation.metadata?.toolName === VhsLandmarkTool.toolName;
+  const stray = (why: string): void => {
+    csTools.annotation.state.removeAnnotation(uid);
+    renderAll();
+    setStatus(why);
+  };
+  if (!draft || step === 'done') return stray('Press VHS to start a vertebral heart score');
+  if (draft.imageId && draft.imageId !== imageId) return stray('Mark the whole VHS on one image');
+  if (isLandmark !== (step === 'ladder')) return stray('Follow the current step of the VHS guide');
+  draft.imageId = imageId;
+  vhsPart.set(uid, draft);
+  if (isLandmark) draft.ladder.push(uid);
+  else if (step === 'long') draft.long = uid;
+  else draft.short = uid;
+  if (draft.short) finishVhs(draft);
+  else {
+    renderGuide();
+    renderAll();
+  }
+}
+
+function finishVhs(group: VhsGroup): void {
+  const ev = vhsEvaluate(group);
+  if (!ev?.result || !group.imageId) {
+    setStatus(`VHS not computed: ${ev?.error ?? 'incomplete'}`);
+    if (group.short) {
+      const short = group.short;
+      group.short = undefined;
+      vhsPart.delete(short);
+      csTools.annotation.state.removeAnnotation(short);
+    }
+    renderGuide();
+    renderAll();
+    return;
+  }
+  group.done = true;
+  vhsGroups.set(group.key, group);
+  vhsDraft = undefined;
+  vhsShown = group;
+  selectTool('WindowLevel');
+  renderGuide();
+  refreshMeasurementList();
+  renderAll();
+  void createOnServer(`vhs:${group.key}`, group.imageId, 'vhs', ev.points, {
+    calibration: userCalibrationBody(group.imageId),
+    value: ev.result,
+  }, renderGuide);
+}
+
+function removeVhsGroup(group: VhsGroup): void {
+  const parts = [...group.ladder, group.long, group.short].filter((u): u is string => Boolean(u));
+  vhsGroups.delete(group.key);
+  for (const uid of parts) vhsPart.delete(uid);
+  for (const uid of parts) csTools.annotation.state.removeAnnotation(uid);
+  if (vhsDraft === group) vhsDraft = undefined;
+  if (vhsShown === group) vhsShown = undefined;
+  deleteOnServer(`vhs:${group.key}`);
+  renderGuide();
+  refreshMeasurementList();
+  renderAll();
+}
+
+/** A part of a VHS was removed (Delete key, undo): a finished VHS goes as a whole; a draft steps back. */
+function vhsPartRemoved(group: VhsGroup, uid: string): void {
+  if (!vhsPart.has(uid)) return;
+  vhsPart.delete(uid);
+  if (group.done) {
+    removeVhsGroup(group);
+    setStatus('VHS deleted');
+    return;
+  }
+  group.ladder = group.ladder.filter((u) => u !== uid);
+  if (group.ladder.length < 2) group.ladderDone = false;
+  if (group.long === uid) group.long = undefined;
+  if (group.short === uid) group.short = undefined;
+  renderGuide();
+  resumeVhs();
+}
+
+function cancelVhs(): void {
+  if (vhsDraft) {
+    const draft = vhsDraft;
+    vhsDraft = undefined;
+    for (const uid of [...draft.ladder, draft.long, draft.short]) {
+      if (!uid) continue;
+      vhsPart.delete(uid);
+      csTools.annotation.state.removeAnnotation(uid);
+    }
+    setStatus('VHS cancelled');
+    selectTool('WindowLevel');
+  }
+  vhsShown = undefined;
+  renderGuide();
+  renderAll();
+}
+
+function onSpeciesChosen(): void {
+  const species = ($<HTMLSelectElement>('#vhs-species').value || undefined) as Species | undefined;
+  const group = vhsDraft ?? vhsShown;
+  if (!group) return;
+  group.species = species;
+  group.breed = species ? breedKey(species, studyBreed) : '';
+  if (group.done) schedulePatch(`vhs:${group.key}`);
+  renderGuide();
+  refreshMeasurementList();
+  if (vhsDraft && species) resumeVhs();
+}
+
+function onBreedChosen(): void {
+  const group = vhsDraft ?? vhsShown;
+  if (!group) return;
+  group.breed = $<HTMLSelectElement>('#vhs-breed').value;
+  if (group.done) schedulePatch(`vhs:${group.key}`);
+  renderGuide();
+  refreshMeasurementList();
+}
+
+function renderGuide(): void {
+  const group = vhsDraft ?? vhsShown;
+  const panel = $('#vhs-guide');
+  panel.hidden = !group;
+  document.querySelector('#vhs')?.classList.toggle('active', Boolean(vhsDraft));
+  if (!group) return;
+  const speciesSelect = $<HTMLSelectElement>('#vhs-species');
+  speciesSelect.value = group.species ?? '';
+  speciesSelect.setAttribute('aria-invalid', String(!group.species));
+  const breedSelect = $<HTMLSelectElement>('#vhs-breed');
+  breedSelect.replaceChildren(
+    new Option(group.species ? `${group.species} (all breeds)` : '—', ''),
+    ...(group.species ? referenceBreeds(group.species).map(([k, name]) => new Option(name, k)) : []),
+  );
+  breedSelect.value = group.breed;
+  breedSelect.disabled = !group.species;
+
+  const step = vhsStep(group);
+  const order: VhsStep[] = ['ladder', 'long', 'short'];
+  const steps = $('#vhs-steps');
+  steps.replaceChildren();
+  if (!group.species) {
+    const li = document.createElement('li');
+    li.textContent = `Choose the species (the study says "${studySpecies || 'nothing'}").`;
+    li.setAttribute('aria-current', 'step');
+    steps.append(li);
+  }
+  order.forEach((s, i) => {
+    const li = document.createElement('li');
+    li.dataset.step = s;
+    li.textContent = STEP_TEXT[s as keyof typeof STEP_TEXT];
+    if (step === 'done' || order.indexOf(step) > i) li.className = 'done';
+    else if (s === step && group.species) li.setAttribute('aria-current', 'step');
+    steps.append(li);
+  });
+  const names = group.ladder.map((_, i) => landmarkName(i));
+  const progress: string[] = [];
+  if (names.length) progress.push(`Ladder: ${names.join(', ')} (${names.length} landmarks)`);
+  if (group.long) {
+    const vu = axisVertebrae(group, group.long);
+    progress.push(`Long axis${vu === undefined ? '' : ` ${roundTenth(vu).toFixed(1)} v`}`);
+  }
+  const long = firstPoint(group.long);
+  const short = firstPoint(group.short);
+  if (long && short) {
+    const angle = axesAngle([long[0], long[1]], [short[0], short[1]]);
+    progress.push(`Axes at ${angle.toFixed(0)}° (perpendicular: 90°)`);
+  }
+  $('#vhs-progress').textContent = progress.join(' · ');
+
+  const next = $<HTMLButtonElement>('#vhs-next');
+  next.hidden = step !== 'ladder';
+  next.disabled = group.ladder.length < 2 || !group.species;
+  const undo = $<HTMLButtonElement>('#vhs-undo');
+  undo.hidden = step === 'done' || (!group.ladder.length && !group.long);
+  $('#vhs-cancel').textContent = group.done ? 'Close' : 'Cancel';
+
+  const out = $('#vhs-result');
+  out.replaceChildren();
+  const ev = group.done ? vhsEvaluate(group) : undefined;
+  if (ev) {
+    const view = shown(`vhs:${group.key}`, ev);
+    if (!view.result) out.textContent = `VHS not computed: ${view.error ?? ''}`;
+    else {
+      const d = describeVhs(view.result);
+      const reading = String(view.result.extra.interpretation);
+      const line = (cls: string, text: string): HTMLElement => {
+        const p = document.createElement('p');
+        p.className = cls;
+        p.textContent = text;
+        return p;
+      };
+      out.append(
+        line('score', `${d.score}${view.corrected ? ' (server value)' : ''}`),
+        line('axes', d.axes),
+        line(`reading reading-${reading}`, d.reading),
+        line('reference', d.reference),
+      );
+      for (const w of view.result.warnings) {
+        out.append(line('warning', `Warning: ${w.replace(/_/g, ' ')} (extend the ladder)`));
+      }
+      const id = records.get(`vhs:${group.key}`)?.id;
+      if (id !== undefined) out.dataset.saved = String(id);
+      else delete out.dataset.saved;
+      out.dataset.vhs = roundTenth(view.result.values.vhs.value).toFixed(1);
+    }
+  }
+}
+
+/** The ladder is complete: on to the long axis. */
+function ladderDone(): void {
+  if (!vhsDraft || vhsDraft.ladder.length < 2) return;
+  vhsDraft.ladderDone = true;
+  renderGuide();
+  resumeVhs();
+}
+
+function undoVhs(): void {
+  const draft = vhsDraft;
+  if (!draft) return;
+  if (!draft.long && draft.ladderDone) {
+    draft.ladderDone = false; // back to the ladder
+    renderGuide();
+    resumeVhs();
+    return;
+  }
+  const uid = draft.long ?? draft.ladder[draft.ladder.length - 1];
+  if (!uid) return;
+  csTools.annotation.state.removeAnnotation(uid); // -> vhsPartRemoved steps back
+  renderAll();
+}
+
+// --------------------------------------------------------------------------- restoring saved measurements
+function buildAnnotation(
+  viewport: Types.IStackViewport,
+  toolName: string,
+  imageId: string,
+  handles: readonly Point[],
+  data: Record<string, unknown> = {},
+): csTools.Types.Annotation {
+  const world = handles.map((p) => csUtils.imageToWorldCoords(imageId, [p[0], p[1]]) as Types.Point3);
+  const camera = viewport.getCamera();
+  const zero: Types.Point3 = [0, 0, 0];
+  return {
+    annotationUID: csUtils.uuidv4(),
+    highlighted: false,
+    isLocked: false,
+    isVisible: true,
+    invalidated: true,
+    metadata: {
+      toolName,
+      referencedImageId: imageId,
+      viewPlaneNormal: [...(camera.viewPlaneNormal ?? [0, 0, 1])] as Types.Point3,
+      viewUp: [...(camera.viewUp ?? [0, -1, 0])] as Types.Point3,
+      FrameOfReferenceUID: viewport.getFrameOfReferenceUID(),
+    },
+    data: {
+      label: '',
+      ...data,
+      handles: {
+        points: world,
+        activeHandleIndex: null,
+        ...(toolName === 'ArrowAnnotate' ? { arrowFirst: true } : {}),
+        textBox: {
+          hasMoved: false,
+          worldPosition: [...zero],
+          worldBoundingBox: { topLeft: [...zero], topRight: [...zero], bottomLeft: [...zero], bottomRight: [...zero] },
+        },
+      },
+      cachedStats: {},
+    },
+  } as unknown as csTools.Types.Annotation;
+}
+
+function restoreVhs(
+  slot: Slot,
+  m: SavedMeasurement,
+  imageId: string,
+): boolean {
+  const p = m.points;
+  const isPt = (v: unknown): v is Point =>
+    Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  const ladder = Array.isArray(p.ladder) ? (p.ladder as unknown[]) : [];
+  const long = p.long_axis as unknown[];
+  const short = p.short_axis as unknown[];
+  if (!ladder.every(isPt) || !Array.isArray(long) || !long.every(isPt) || !Array.isArray(short) || !short.every(isPt)) {
+    return false;
+  }
+  const species = (p.species === 'cat' ? 'cat' : 'dog') as Species;
+  const group: VhsGroup = {
+    key: csUtils.uuidv4(),
+    imageId,
+    species,
+    breed: typeof p.breed === 'string' ? breedKey(species, p.breed) : '',
+    ladder: [],
+    done: true,
+    ladderDone: true,
+  };
+  const viewport = viewportOf(slot);
+  const add = (toolName: string, handles: Point[]): string => {
+    const a = buildAnnotation(viewport, toolName, imageId, handles);
+    vhsPart.set(a.annotationUID!, group);
+    csTools.annotation.state.addAnnotation(a, slot.element);
+    return a.annotationUID!;
+  };
+  group.ladder = (ladder as Point[]).map((pt) => add(VhsLandmarkTool.toolName, [pt]));
+  group.long = add(VhsAxisTool.toolName, long as Point[]);
+  group.short = add(VhsAxisTool.toolName, short as Point[]);
+  vhsGroups.set(group.key, group);
+  records.set(`vhs:${group.key}`, { id: m.id, server: serverState(m) });
+  return true;
+}
+
+/** Put the study's saved measurements of this series back on its images (once per measurement). */
 async function restoreSaved(slot: Slot, series: SeriesInfo): Promise<void> {
   let pending = savedByStudy.get(series.study);
   if (!pending) {
@@ -214,74 +1085,69 @@ async function restoreSaved(slot: Slot, series: SeriesInfo): Promise<void> {
     );
     savedByStudy.set(series.study, pending);
   }
-  const all = await pending;
+  // Calibrations first: the lengths on their image are measured with them.
+  const all = [...(await pending)].sort((a, b) => Number(b.tool === 'calibration') - Number(a.tool === 'calibration'));
   const viewport = viewportOf(slot);
   let added = 0;
+  let failed = 0;
   for (const m of all) {
-    if (m.series_instance_uid !== series.uid || m.tool !== 'length' || restoredIds.has(m.id)) continue;
+    if (m.series_instance_uid !== series.uid || restoredIds.has(m.id)) continue;
     const imageId = series.imageIds.find((id) => {
       const where = instanceOf(id);
       return where?.sop === m.sop_instance_uid && where.frame === m.frame_number;
     });
-    const line = lengthPoints(m);
-    if (!imageId || !line) continue;
-    const world = line.map((p) => csUtils.imageToWorldCoords(imageId, [p[0], p[1]]) as Types.Point3);
-    const camera = viewport.getCamera();
-    const uid = csUtils.uuidv4();
-    const annotation = {
-      annotationUID: uid,
-      highlighted: false,
-      isLocked: false,
-      isVisible: true,
-      invalidated: true,
-      metadata: {
-        toolName: csTools.LengthTool.toolName,
-        referencedImageId: imageId,
-        viewPlaneNormal: [...(camera.viewPlaneNormal ?? [0, 0, 1])] as Types.Point3,
-        viewUp: [...(camera.viewUp ?? [0, -1, 0])] as Types.Point3,
-        FrameOfReferenceUID: viewport.getFrameOfReferenceUID(),
-      },
-      data: {
-        label: m.label,
-        handles: {
-          points: world,
-          activeHandleIndex: null,
-          textBox: {
-            hasMoved: false,
-            worldPosition: [0, 0, 0] as Types.Point3,
-            worldBoundingBox: {
-              topLeft: [0, 0, 0] as Types.Point3,
-              topRight: [0, 0, 0] as Types.Point3,
-              bottomLeft: [0, 0, 0] as Types.Point3,
-              bottomRight: [0, 0, 0] as Types.Point3,
-            },
-          },
-        },
-        cachedStats: {},
-      },
-    } as unknown as csTools.Types.Annotation;
+    if (!imageId) continue;
     restoredIds.add(m.id);
-    savedIds.set(uid, m.id);
+    if (m.tool === 'vhs') {
+      if (restoreVhs(slot, m, imageId)) added++;
+      else failed++;
+      continue;
+    }
+    const toolName = csToolOf(m.tool);
+    const handles = toolName && handlesOf(m.tool, m.points);
+    if (!toolName || !handles) {
+      failed++;
+      continue;
+    }
+    const data: Record<string, unknown> = { label: m.label };
+    if (m.tool === 'calibration') data.knownMm = Number(m.points.known_mm);
+    const annotation = buildAnnotation(viewport, toolName, imageId, handles, data);
+    const uid = annotation.annotationUID!;
+    if (m.tool === 'calibration') {
+      userCalibrations.set(imageId, {
+        line: handles.map((p) => [p[0], p[1]]),
+        known_mm: Number(m.points.known_mm),
+        annotationUID: uid,
+      });
+    }
+    records.set(uid, { id: m.id, server: serverState(m) });
     csTools.annotation.state.addAnnotation(annotation, slot.element);
     added++;
   }
   if (added) {
     viewport.render();
     refreshMeasurementList();
+    updateOverlay(slot);
     setStatus(`${added} saved measurement${added > 1 ? 's' : ''} restored`);
   }
+  if (failed) setStatus(`${failed} saved measurement${failed > 1 ? 's' : ''} could not be shown (tool not in this viewer)`);
 }
 
 // --------------------------------------------------------------------------- tools
 function setupTools(): void {
   const { ToolGroupManager, Enums: TE } = csTools;
-  for (const T of [
-    csTools.WindowLevelTool,
-    csTools.PanTool,
-    csTools.ZoomTool,
-    csTools.StackScrollTool,
+  const measuring = [
     csTools.LengthTool,
-  ]) {
+    csTools.AngleTool,
+    csTools.CobbAngleTool,
+    csTools.EllipticalROITool,
+    csTools.RectangleROITool,
+    csTools.ArrowAnnotateTool,
+    CalibrateTool,
+    VhsLandmarkTool,
+    VhsAxisTool,
+  ];
+  for (const T of [csTools.WindowLevelTool, csTools.PanTool, csTools.ZoomTool, csTools.StackScrollTool, ...measuring]) {
     csTools.addTool(T);
   }
   toolGroup = ToolGroupManager.createToolGroup(GROUP_ID)!;
@@ -289,14 +1155,30 @@ function setupTools(): void {
   toolGroup.addTool(csTools.PanTool.toolName);
   toolGroup.addTool(csTools.ZoomTool.toolName);
   toolGroup.addTool(csTools.StackScrollTool.toolName);
-  toolGroup.addTool(csTools.LengthTool.toolName, {
-    // Our own units: mm only with Pixel Spacing, "detector mm" with Imager Pixel Spacing alone.
-    getTextLines: (data: { handles: { points: Types.Point3[] } }, targetId: string) => {
-      const imageId = targetId.startsWith('imageId:') ? targetId.slice('imageId:'.length) : '';
-      const text = imageId ? lengthText(imageId, data.handles.points) : undefined;
-      return text ? [text] : undefined;
+  // Our own values and units: mm only with Pixel Spacing or a user calibration, "detector mm" with
+  // Imager Pixel Spacing alone, px otherwise (geometry.ts; the server recomputes the same).
+  const getTextLines = (data: unknown): string[] | undefined => textLinesFor(data);
+  for (const T of [csTools.LengthTool, csTools.AngleTool, csTools.CobbAngleTool, CalibrateTool]) {
+    toolGroup.addTool(T.toolName, { getTextLines });
+  }
+  for (const T of [csTools.EllipticalROITool, csTools.RectangleROITool]) {
+    toolGroup.addTool(T.toolName, { getTextLines, centerPointRadius: 0 });
+  }
+  toolGroup.addTool(csTools.ArrowAnnotateTool.toolName, {
+    getTextCallback: (done: (label: string) => void) => {
+      void ask({ title: 'Arrow label', label: 'Text shown at the arrow', validate: (v) => (v ? undefined : 'Enter a label.') }).then(
+        (label) => done(label ?? ''),
+      );
+    },
+    changeTextCallback: (annotation: csTools.Types.Annotation, _detail: unknown, done: (label: string) => void) => {
+      const current = annotation.data?.label ?? '';
+      void ask({ title: 'Change the label', label: 'Text shown at the arrow', value: current }).then((label) =>
+        done(label || current),
+      );
     },
   });
+  toolGroup.addTool(VhsLandmarkTool.toolName, { getTextLines: (data: unknown) => vhsTextLines(data, 'landmark') });
+  toolGroup.addTool(VhsAxisTool.toolName, { getTextLines: (data: unknown) => vhsTextLines(data, 'axis') });
   toolGroup.setToolActive(csTools.WindowLevelTool.toolName, {
     bindings: [{ mouseButton: TE.MouseBindings.Primary }],
   });
@@ -309,7 +1191,7 @@ function setupTools(): void {
   toolGroup.setToolActive(csTools.StackScrollTool.toolName, {
     bindings: [{ mouseButton: TE.MouseBindings.Wheel }],
   });
-  toolGroup.setToolPassive(csTools.LengthTool.toolName);
+  for (const T of measuring) toolGroup.setToolPassive(T.toolName);
 
   for (const name of [
     TE.Events.ANNOTATION_ADDED,
@@ -321,13 +1203,30 @@ function setupTools(): void {
   }
   eventTarget.addEventListener(TE.Events.ANNOTATION_COMPLETED, (event: Event) => {
     const annotation = (event as AnnotationEvent).detail.annotation;
-    if (annotation) void saveAnnotation(annotation);
+    const toolName = annotation?.metadata?.toolName;
+    if (!annotation) return;
+    if (toolName === CALIBRATE) void onCalibrateCompleted(annotation);
+    else if (toolName === VhsLandmarkTool.toolName || toolName === VhsAxisTool.toolName) onVhsPartCompleted(annotation);
+    else void saveAnnotation(annotation);
   });
   eventTarget.addEventListener(TE.Events.ANNOTATION_MODIFIED, onAnnotationModified);
   eventTarget.addEventListener(TE.Events.ANNOTATION_REMOVED, onAnnotationRemoved);
 }
 
-const PRIMARY_TOOLS = ['WindowLevel', 'Pan', 'Zoom', 'Length'];
+const PRIMARY_TOOLS = [
+  'WindowLevel',
+  'Pan',
+  'Zoom',
+  'Length',
+  'Angle',
+  'CobbAngle',
+  'EllipticalROI',
+  'RectangleROI',
+  'ArrowAnnotate',
+  CALIBRATE,
+  'VhsLandmark',
+  'VhsAxis',
+];
 
 function selectTool(name: string): void {
   const { Enums: TE } = csTools;
@@ -413,6 +1312,7 @@ async function imageIdsOf(series: SeriesInfo): Promise<string[]> {
     const frames = num(meta, TAG.NumberOfFrames) ?? 1;
     if (frames > 1) series.multiframe = true;
     const calibration = calibrationOf(nums(meta, TAG.PixelSpacing), nums(meta, TAG.ImagerPixelSpacing));
+    if (!series.prior && !studyBreed) studyBreed = str(meta, PATIENT_BREED);
     for (let f = 1; f <= frames; f++) {
       const imageId = `wadors:${base}/instances/${sop}/frames/${f}`;
       wadors.metaDataManager.add(imageId, meta as never);
@@ -454,7 +1354,9 @@ function updateOverlay(slot: Slot): void {
   lines.push(`Im: ${index + 1}/${total}`);
   const imageId = viewport.getCurrentImageId();
   const calibration = imageId ? calibrations.get(imageId) : undefined;
-  if (calibration) {
+  const user = imageId ? userCalibrations.get(imageId) : undefined;
+  if (user) lines.push(`Calibrated (user marker, ${user.known_mm} mm)`);
+  else if (calibration) {
     const unit = lengthUnit(scaleFrom(calibration));
     lines.push(
       unit === 'mm'
@@ -708,9 +1610,16 @@ function bindUi(): void {
   $('#link').addEventListener('click', () => setLinked(!linked));
   $('#reset').addEventListener('click', resetActive);
   $('#cine').addEventListener('click', toggleCine);
+  $('#vhs').addEventListener('click', startVhs);
+  $('#vhs-next').addEventListener('click', ladderDone);
+  $('#vhs-undo').addEventListener('click', undoVhs);
+  $('#vhs-cancel').addEventListener('click', cancelVhs);
+  $('#vhs-species').addEventListener('change', onSpeciesChosen);
+  $('#vhs-breed').addEventListener('change', onBreedChosen);
   $<HTMLSelectElement>('#preset').addEventListener('change', (e) => applyPreset((e.target as HTMLSelectElement).value));
   document.addEventListener('keydown', (e) => {
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+    if ($<HTMLDialogElement>('#ask').open) return;
     const keys: Record<string, () => void> = {
       ArrowUp: () => scrollActive(-1),
       ArrowLeft: () => scrollActive(-1),
@@ -720,6 +1629,15 @@ function bindUi(): void {
       p: () => selectTool('Pan'),
       z: () => selectTool('Zoom'),
       l: () => selectTool('Length'),
+      a: () => selectTool('Angle'),
+      c: () => selectTool('CobbAngle'),
+      e: () => selectTool('EllipticalROI'),
+      q: () => selectTool('RectangleROI'),
+      t: () => selectTool('ArrowAnnotate'),
+      m: () => selectTool(CALIBRATE),
+      s: startVhs,
+      Delete: deleteSelected,
+      Backspace: deleteSelected,
       i: invertActive,
       o: () => rotateActive(1),
       h: () => flipActive(true),
@@ -757,6 +1675,7 @@ async function main(): Promise<void> {
     return;
   }
   studyUid = str(study, TAG.StudyInstanceUID);
+  studySpecies = str(study, TAG.PatientSpeciesDescription);
   const name = str(study, TAG.PatientName).replace(/\^/g, ' ');
   $('#study-title').textContent =
     `${name} · ${str(study, TAG.PatientSpeciesDescription)} · ${str(study, TAG.StudyDescription)} · ${str(study, TAG.AccessionNumber)}`;

@@ -1,8 +1,10 @@
 /**
  * Measurements kept on the server as the user works (docs/measurements.md, docs/viewer.md):
- * a finished Length is POSTed to /api/v1/studies/{study}/measurements, a moved one PATCHed (after
- * the drag settles), a deleted one DELETEd; reopening the study restores them into Cornerstone's
- * annotation state. The server recomputes every value from the points; the viewer shows its own.
+ * a finished measurement (length, angle, Cobb, regions, arrow, calibration, VHS) is POSTed to
+ * /api/v1/studies/{study}/measurements, a changed one PATCHed (after the drag settles), a deleted
+ * one DELETEd; reopening the study restores them into Cornerstone's annotation state. The server
+ * recomputes every value from the points; the viewer shows its own unless the server corrected it
+ * (`value_corrected`), then the server's.
  *
  * Pure parts (imageId parsing, request bodies) are exported for the unit tests.
  */
@@ -19,11 +21,21 @@ export interface SavedMeasurement {
   tool: string;
   label: string;
   points: Record<string, unknown>;
+  calibration?: { line: unknown; known_mm: unknown } | null;
   value: Record<string, unknown>;
+  value_corrected?: boolean;
 }
 
 /** Our tool names (docs/measurements.md) for the Cornerstone tools the viewer saves. */
-export const SAVED_TOOLS: Record<string, string> = { Length: 'length' };
+export const SAVED_TOOLS: Record<string, string> = {
+  Length: 'length',
+  Angle: 'angle',
+  CobbAngle: 'cobb',
+  EllipticalROI: 'ellipse_roi',
+  RectangleROI: 'rectangle_roi',
+  ArrowAnnotate: 'arrow',
+  Calibrate: 'calibration',
+};
 
 /** `wadors:.../series/{series}/instances/{sop}/frames/{n}` -> its series, SOP Instance UID and frame. */
 export function instanceOf(imageId: string): { series: string; sop: string; frame: number } | undefined {
@@ -45,6 +57,36 @@ export function lengthBody(imageId: string, a: Point, b: Point): Record<string, 
     tool: 'length',
     points: { line: [round(a), round(b)] },
   };
+}
+
+export interface BodyOptions {
+  label?: string;
+  /** The user calibration of the image ({line, known_mm}), sent with every measurement made on it. */
+  calibration?: { line: unknown; known_mm: unknown } | null;
+  /** The value the viewer computed (Result JSON); the server compares it and flags a disagreement. */
+  value?: unknown;
+}
+
+/** The create body of any tool: its point set (image pixels) without `pixels` (the server reads its own). */
+export function measurementBody(
+  imageId: string,
+  tool: string,
+  points: Record<string, unknown>,
+  options: BodyOptions = {},
+): Record<string, unknown> | undefined {
+  const where = instanceOf(imageId);
+  if (!where) return undefined;
+  const { pixels: _pixels, value_unit: _unit, ...stored } = points;
+  const body: Record<string, unknown> = {
+    sop_instance_uid: where.sop,
+    frame_number: where.frame,
+    tool,
+    points: stored,
+  };
+  if (options.label) body.label = options.label;
+  if (options.calibration) body.calibration = options.calibration;
+  if (options.value !== undefined) body.value = options.value;
+  return body;
 }
 
 /** The two image points of a saved Length, if well formed. */
@@ -82,7 +124,7 @@ export const measurementsApi = {
     call('GET', `/studies/${encodeURIComponent(study)}/measurements`),
   create: (study: string, body: Record<string, unknown>): Promise<SavedMeasurement> =>
     call('POST', `/studies/${encodeURIComponent(study)}/measurements`, body),
-  update: (id: number, points: Record<string, unknown>): Promise<SavedMeasurement> =>
-    call('PATCH', `/measurements/${id}`, { points }),
+  update: (id: number, body: Record<string, unknown>): Promise<SavedMeasurement> =>
+    call('PATCH', `/measurements/${id}`, body),
   remove: (id: number): Promise<void> => call('DELETE', `/measurements/${id}`),
 };
