@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from vetpacs import events
 from vetpacs.archive.context import Archive, Origin, OriginKind, StudyStored
 from vetpacs.archive.models import Study
-from vetpacs.auth.audit import record_in, utcnow
+from vetpacs.auth.audit import AUDIT, audit_row, record_in, utcnow
 from vetpacs.auth.roles import SYSTEM, Actor
 from vetpacs.orders.models import (
     Order,
@@ -293,54 +293,90 @@ def queue_in(
     Candidates are ranked when the queue is read (``reconciliation.list_items``): cheaper on the
     ingest path, and an order entered after the images arrived is offered too.
     """
-    detail = "; ".join(details)
-    pk = conn.execute(
-        insert(ITEMS).values(
-            study_instance_uid=study.study_instance_uid,
-            reason=reason[:32],
-            detail=detail,
-            candidates_json="[]",
-            status="open",
-            order_id=order_id,
-            animal_id=None,
-            resolved_by="",
-            resolved_at=None,
-            previous_overlay_json="",
-            created_at=utcnow(),
+    return queue_many_in(conn, [Unmatched(study, reason, details, order_id)])[0]
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """A study for the reconciliation queue: why, what differed, the order it named (if any)."""
+
+    study: StudyStored
+    reason: str
+    details: list[str]
+    order_id: int | None = None
+
+
+def queue_many_in(conn: Connection, unmatched: list[Unmatched]) -> list[int]:
+    """:func:`queue_in` for several studies: one multi-row insert each for the items and their
+    audit rows (the per-statement cost dominated linking a burst of small studies); the ids."""
+    if not unmatched:
+        return []
+    now = utcnow()
+    rows = [
+        {
+            "study_instance_uid": u.study.study_instance_uid,
+            "reason": u.reason[:32],
+            "detail": "; ".join(u.details),
+            "candidates_json": "[]",
+            "status": "open",
+            "order_id": u.order_id,
+            "animal_id": None,
+            "resolved_by": "",
+            "resolved_at": None,
+            "previous_overlay_json": "",
+            "created_at": now,
+        }
+        for u in unmatched
+    ]
+    ids = [
+        int(r[0])
+        for r in conn.execute(insert(ITEMS).returning(ITEMS.c.id, sort_by_parameter_order=True), rows).all()
+    ]
+    payloads: list[dict[str, Any]] = [
+        {
+            "item_id": pk,
+            "study_instance_uid": u.study.study_instance_uid,
+            "reason": u.reason,
+            "detail": row["detail"],
+            "accession_number": u.study.accession_number,
+            "patient_id": u.study.patient_id,
+            "origin": u.study.origin.describe(),
+        }
+        for pk, u, row in zip(ids, unmatched, rows, strict=True)
+    ]
+    conn.execute(
+        insert(AUDIT),
+        [
+            audit_row(
+                LINK_ACTOR,
+                "study.unmatched",
+                object_type="study",
+                object_id=p["study_instance_uid"],
+                detail=p,
+                at=now,
+            )
+            for p in payloads
+        ],
+    )
+    for p in payloads:
+        events.emit(
+            conn,
+            "study.unmatched",
+            aggregate_type="study",
+            aggregate_id=p["study_instance_uid"],
+            payload=p,
+            actor=LINK_ACTOR.username,
         )
-    ).inserted_primary_key[0]  # type: ignore[index]
-    payload = {
-        "item_id": pk,
-        "study_instance_uid": study.study_instance_uid,
-        "reason": reason,
-        "detail": detail,
-        "accession_number": study.accession_number,
-        "patient_id": study.patient_id,
-        "origin": study.origin.describe(),
-    }
-    record_in(
-        conn,
-        LINK_ACTOR,
-        "study.unmatched",
-        object_type="study",
-        object_id=study.study_instance_uid,
-        detail=payload,
-    )
-    events.emit(
-        conn,
-        "study.unmatched",
-        aggregate_type="study",
-        aggregate_id=study.study_instance_uid,
-        payload=payload,
-        actor=LINK_ACTOR.username,
-    )
-    return int(pk)
+    return ids
 
 
-def _handled(conn: Connection, study_uid: str) -> bool:
-    if conn.execute(select(LINKS.c.id).where(LINKS.c.study_instance_uid == study_uid).limit(1)).first():
-        return True
-    return conn.execute(select(ITEMS.c.id).where(ITEMS.c.study_instance_uid == study_uid)).first() is not None
+def _handled(conn: Connection, study_uids: list[str]) -> set[str]:
+    """Which of these studies are already linked or queued: one indexed query."""
+    if not study_uids:
+        return set()
+    linked = select(LINKS.c.study_instance_uid).where(LINKS.c.study_instance_uid.in_(study_uids))
+    queued = select(ITEMS.c.study_instance_uid).where(ITEMS.c.study_instance_uid.in_(study_uids))
+    return set(conn.execute(linked.union(queued)).scalars())
 
 
 def link_on_ingest(archive: Archive, study: StudyStored) -> None:
@@ -349,7 +385,7 @@ def link_on_ingest(archive: Archive, study: StudyStored) -> None:
     A new series of a study already linked or queued costs one indexed read and writes nothing.
     """
     with archive.engine.connect() as conn:
-        if _handled(conn, study.study_instance_uid):
+        if _handled(conn, [study.study_instance_uid]):
             return
     try:
         with archive.write_transaction() as conn:
@@ -360,36 +396,101 @@ def link_on_ingest(archive: Archive, study: StudyStored) -> None:
 
 def link_or_queue_in(conn: Connection, study: StudyStored) -> None:
     """:func:`link_on_ingest` inside the caller's transaction (nothing when already handled)."""
-    if _handled(conn, study.study_instance_uid):  # another listener process got there first
-        return
-    order, matched_by = match_order(conn, study)
-    if order is None:
-        what = ", ".join(
-            f"{k} {v!r}"
-            for k, v in (
-                ("accession", study.accession_number),
-                ("requested procedure", study.requested_procedure_id),
-            )
-            if v
-        )
-        queue_in(conn, study, "no-order", [f"no order matches ({what or 'no accession number'})"])
-        return
-    if order.status in INACTIVE:
-        detail = f"order {order.accession_number} is {order.status}"
-        queue_in(conn, study, "order-inactive", [detail], order_id=order.id)
-        return
-    conflicts = check_demographics(conn, order.animal_id, study)
-    if conflicts is not None:
-        queue_in(conn, study, conflicts.reason, conflicts.details, order_id=order.id)
-        return
-    link_in(
-        conn,
-        order.id,
-        study.study_instance_uid,
-        matched_by=matched_by,
-        actor=LINK_ACTOR,
-        reason=f"images received ({study.origin.describe()})",
+    link_or_queue_many_in(conn, [study])
+
+
+def _orders_for(
+    conn: Connection, studies: list[StudyStored]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Orders by accession number, by Study Instance UID and by Requested Procedure ID for a batch
+    of studies: at most three indexed queries for the whole batch (the rules of :func:`match_order`)."""
+    cols = (ORDERS.c.id, ORDERS.c.animal_id, ORDERS.c.status, ORDERS.c.accession_number)
+    accessions = sorted({s.accession_number for s in studies if s.accession_number})
+    uids = sorted({s.study_instance_uid for s in studies})
+    rp_ids = sorted({s.requested_procedure_id for s in studies if s.requested_procedure_id})
+    by_accession = (
+        {
+            r.accession_number: r
+            for r in conn.execute(select(*cols).where(ORDERS.c.accession_number.in_(accessions)))
+        }
+        if accessions
+        else {}
     )
+    by_uid = {
+        r.study_instance_uid: r
+        for r in conn.execute(
+            select(*cols, ORDERS.c.study_instance_uid).where(ORDERS.c.study_instance_uid.in_(uids))
+        )
+    }
+    by_rp: dict[str, Any] = {}
+    if rp_ids:
+        rows = conn.execute(
+            select(*cols, STEPS.c.requested_procedure_id)
+            .join(STEPS, STEPS.c.order_id == ORDERS.c.id)
+            .where(STEPS.c.requested_procedure_id.in_(rp_ids))
+            .order_by(ORDERS.c.id.desc())
+        )
+        for r in rows:
+            by_rp.setdefault(r.requested_procedure_id, r)  # the newest order, as match_order
+    return by_accession, by_uid, by_rp
+
+
+def link_or_queue_many_in(conn: Connection, studies: list[StudyStored]) -> None:
+    """Link or queue each study not yet linked or queued, inside the caller's transaction.
+
+    Matching (:func:`match_order`'s rules) costs at most four queries for the whole batch; the
+    studies that go to the reconciliation queue (most of them in a burst of strays) are written with
+    one multi-row insert per table (:func:`queue_many_in`). A matched study is checked and linked one
+    by one (:func:`check_demographics`, :func:`link_in`).
+    """
+    handled = _handled(conn, [s.study_instance_uid for s in studies])
+    todo: list[StudyStored] = []
+    for study in studies:
+        if study.study_instance_uid not in handled:
+            handled.add(study.study_instance_uid)  # the same study twice in a batch: once
+            todo.append(study)
+    if not todo:
+        return
+    by_accession, by_uid, by_rp = _orders_for(conn, todo)
+    unmatched: list[Unmatched] = []
+    for study in todo:
+        order, matched_by = None, ""
+        if study.accession_number and study.accession_number in by_accession:
+            order, matched_by = by_accession[study.accession_number], "accession"
+        elif study.study_instance_uid in by_uid:
+            order, matched_by = by_uid[study.study_instance_uid], "study-uid"
+        elif study.requested_procedure_id and study.requested_procedure_id in by_rp:
+            order, matched_by = by_rp[study.requested_procedure_id], "requested-procedure"
+        if order is None:
+            what = ", ".join(
+                f"{k} {v!r}"
+                for k, v in (
+                    ("accession", study.accession_number),
+                    ("requested procedure", study.requested_procedure_id),
+                )
+                if v
+            )
+            unmatched.append(
+                Unmatched(study, "no-order", [f"no order matches ({what or 'no accession number'})"])
+            )
+            continue
+        if order.status in INACTIVE:
+            detail = f"order {order.accession_number} is {order.status}"
+            unmatched.append(Unmatched(study, "order-inactive", [detail], order.id))
+            continue
+        conflicts = check_demographics(conn, order.animal_id, study)
+        if conflicts is not None:
+            unmatched.append(Unmatched(study, conflicts.reason, conflicts.details, order.id))
+            continue
+        link_in(
+            conn,
+            order.id,
+            study.study_instance_uid,
+            matched_by=matched_by,
+            actor=LINK_ACTOR,
+            reason=f"images received ({study.origin.describe()})",
+        )
+    queue_many_in(conn, unmatched)
 
 
 class BackgroundLinker:
@@ -459,23 +560,13 @@ class BackgroundLinker:
     @staticmethod
     def _link_batch(archive: Archive, studies: list[StudyStored]) -> None:
         try:
-            with archive.engine.connect() as conn:
-                uids = [s.study_instance_uid for s in studies]
-                done = set(
-                    conn.execute(
-                        select(LINKS.c.study_instance_uid).where(LINKS.c.study_instance_uid.in_(uids))
-                    ).scalars()
-                ) | set(
-                    conn.execute(
-                        select(ITEMS.c.study_instance_uid).where(ITEMS.c.study_instance_uid.in_(uids))
-                    ).scalars()
-                )
+            with archive.engine.connect() as conn:  # a burst of new series of known studies: no write
+                done = _handled(conn, [s.study_instance_uid for s in studies])
             todo = [s for s in studies if s.study_instance_uid not in done]
             if not todo:
                 return
             with archive.write_transaction() as conn:
-                for study in todo:
-                    link_or_queue_in(conn, study)
+                link_or_queue_many_in(conn, todo)
         except Exception:
             if len(studies) == 1:
                 log.exception("linking study %s failed", studies[0].study_instance_uid)
@@ -540,8 +631,10 @@ __all__ = [
     "link_in",
     "link_on_ingest",
     "link_or_queue_in",
+    "link_or_queue_many_in",
     "match_order",
     "queue_in",
+    "queue_many_in",
     "study_stored_from_row",
     "sweep_unlinked",
 ]
