@@ -556,6 +556,7 @@ function refreshMeasurementList(): void {
     }
     const li = listItem(key, 'VHS', 'vhs', [], text, view.corrected);
     li.dataset.group = group.key;
+    li.dataset.vhsPoints = JSON.stringify(ev.points);
     if (view.result) li.title = describeVhs(view.result).reference;
     list.append(li);
   }
@@ -573,7 +574,7 @@ function listItem(
   li.className = 'measurement';
   li.dataset.tool = csToolName;
   li.dataset.measurement = tool;
-  if (handles.length) li.dataset.points = handles.map((pt) => pt.map((v) => v.toFixed(2)).join(',')).join(';');
+  if (handles.length) li.dataset.points = handles.map((pt) => pt.map((v) => v.toFixed(3)).join(',')).join(';');
   li.textContent = corrected ? `${text} (server value)` : text;
   const id = records.get(recordKey)?.id;
   if (id !== undefined) li.dataset.saved = String(id);
