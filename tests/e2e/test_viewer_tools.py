@@ -513,6 +513,25 @@ def test_guided_vhs_on_the_dog_thorax(
     assert row["value"]["extra"]["interpretation"] == reading
     assert row["value_corrected"] is False
 
+    # Moving the apex end of the long axis re-scores and re-saves it (PATCH after the drag settles).
+    apex = long_axis[1]
+    moved = (apex[0] + d[0] * 0.6 * seg, apex[1] + d[1] * 0.6 * seg)
+    drag_image(page, apex, moved)
+    page.wait_for_function("s => document.querySelector('#vhs-result .score').textContent !== s", arg=score)
+    vhs_li = item(page, "vhs")
+    points = json.loads(vhs_li.get_attribute("data-vhs-points") or "{}")
+    near([tuple(points["long_axis"][1])], [moved])
+    rung = [phys(p) for p in points["ladder"]]
+    long_vu = round_tenth(vertebral_units(math.dist(*map(phys, points["long_axis"])), rung))
+    expected = round_tenth(long_vu + short_vu)
+    assert page.text_content("#vhs-result .score") == f"VHS {expected:.1f} v"
+    for _ in range(50):
+        row = stored(demo_server, vhs_id)
+        if row["points"] == points:
+            break
+        page.wait_for_timeout(100)
+    assert row["points"] == points and row["value"]["values"]["vhs"]["value"] == expected
+
     # Reopened: drawn again (ladder names, axes) and listed with the same value.
     text = vhs_li.text_content().strip()
     open_study(page, demo_server, "VPD0070001", sign=False)
