@@ -264,8 +264,13 @@ def test_move_statuses_and_sub_operation_counts(
     }
     study = uid_of(demo_by_uid[next(iter(kiwi))], "StudyInstanceUID")
     statuses = pymove(retrieve_server, destination.ae_title, study_ident(study))
-    assert [s.Status for s in statuses] == [0xFF00] * 3 + [0x0000]
-    assert [s.NumberOfRemainingSuboperations for s in statuses[:3]] == [2, 1, 0]
+    # Pending responses are optional; VetPACS sends the first and then at most one per 0.25 s
+    # (dicom/tuning.py), so three quick sub-operations give one to three of them.
+    pending, final_status = statuses[:-1], statuses[-1].Status
+    assert final_status == 0x0000 and 1 <= len(pending) <= 3
+    assert all(s.Status == 0xFF00 for s in pending)
+    remaining = [s.NumberOfRemainingSuboperations for s in pending]
+    assert remaining[0] == 2 and remaining == sorted(remaining, reverse=True)
     final = statuses[-1]
     assert (
         final.NumberOfCompletedSuboperations,
@@ -461,6 +466,15 @@ def test_get_keeps_every_stored_transfer_syntax(
     statuses, got = pyget(retrieve_server, study_ident("\\".join(studies)), storage)
     assert statuses[-1].Status == 0x0000
     assert statuses[-1].NumberOfCompletedSuboperations == len(syntax_files)
+    # Pending responses are optional and thinned out in time (dicom/tuning.py): the first goes out,
+    # not one per sub-operation, and each carries consistent counts.
+    pending = [s for s in statuses if s.Status == 0xFF00]
+    assert 1 <= len(pending) < len(syntax_files) - 1, len(pending)
+    for s in pending:
+        done = (
+            s.NumberOfCompletedSuboperations + s.NumberOfFailedSuboperations + s.NumberOfWarningSuboperations
+        )
+        assert s.NumberOfRemainingSuboperations + done == len(syntax_files)
     assert_received_as_stored(retrieve_server, got, set(syntax_files), sender=None)
     for uid, path in syntax_files.items():
         assert got.by_uid()[uid].dataset_bytes == dataset_part(path.read_bytes()), path.name
