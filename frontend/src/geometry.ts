@@ -333,8 +333,8 @@ function measureRoi(inp: Input, scale: Scale, tool: 'ellipse_roi' | 'rectangle_r
     Object.assign(values, {
       mean: q(mean, vu),
       sd: q(sd, vu),
-      min: q(Math.min(...sample), vu),
-      max: q(Math.max(...sample), vu),
+      min: q(sample.reduce((m, v) => (v < m ? v : m), Infinity), vu), // no spread: a big region
+      max: q(sample.reduce((m, v) => (v > m ? v : m), -Infinity), vu), // would overflow the stack
       pixel_count: q(n, 'count'),
     });
   }
