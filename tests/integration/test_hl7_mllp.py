@@ -13,11 +13,20 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime
+from io import BytesIO
 from pathlib import Path
 
 import httpx
 import pytest
-from dicom_support import AET, HOST, dcmtk, findscu, module_server  # type: ignore[import-not-found]
+from dicom_support import (  # type: ignore[import-not-found]
+    AET,
+    HOST,
+    dataset_part,
+    dcmtk,
+    findscu,
+    module_server,
+    stored_bytes,
+)
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -167,6 +176,63 @@ def test_a40_moves_studies_to_the_survivor(srv: LiveServer, tmp_path: Path) -> N
     (after,) = findscu(srv, "-S", keys, tmp_path / "after")
     assert after.PatientID == "PMS4711"
     assert str(after.PatientName) == "SMITH^Rex"
+
+
+def test_a47_changes_the_patient_id_of_stored_studies(srv: LiveServer, tmp_path: Path) -> None:
+    reg = (
+        "MSH|^~\\&|PMS|CLINIC|VETPACS|VETPACS|20300102140000||ADT^A04^ADT_A01|ADT4701|P|2.5.1\n"
+        "PID|1||PMS4701^^^PMS^PI||JONES^Bella||20200101|F^Y\n"
+    )
+    assert "MSA|AA|ADT4701" in mllp_send(srv, write(tmp_path, "reg.hl7", reg))
+    study_uid = generate_uid()
+    image = dx_file(tmp_path / "dx.dcm", patient_id="PMS4701", study_uid=study_uid)
+    proc = dcmtk("storescu", "-aet", "HL7TEST", "-aec", AET, HOST, str(srv.dicom_port), str(image))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    keys = ["QueryRetrieveLevel=STUDY", f"StudyInstanceUID={study_uid}", "PatientID", "PatientName"]
+    (before,) = findscu(srv, "-S", keys, tmp_path / "before")
+    assert before.PatientID == "PMS4701"
+
+    change = (
+        "MSH|^~\\&|PMS|CLINIC|VETPACS|VETPACS|20300102141000||ADT^A47^ADT_A30|ADT4702|P|2.5.1\n"
+        "EVN|A47|20300102141000\n"
+        "PID|1||PMS4799^^^PMS^PI||JONES^Bella\n"
+        "MRG|PMS4701^^^PMS^PI\n"
+    )
+    out = mllp_send(srv, write(tmp_path, "a47.hl7", change))
+    assert "MSA|AA|ADT4702" in out and "1 stud(ies) corrected" in out
+
+    (after,) = findscu(srv, "-S", keys, tmp_path / "after")
+    assert after.PatientID == "PMS4799"
+    assert str(after.PatientName) == "JONES^Bella"
+    by_patient = ["QueryRetrieveLevel=PATIENT", "PatientID=PMS4701", "PatientName"]
+    assert findscu(srv, "-P", by_patient, tmp_path / "old") == []  # nothing answers the old id any more
+    with httpx.Client(base_url=srv.http_url + "/dicom-web", headers=srv.auth_headers(), timeout=30) as web:
+        found = web.get("/studies", params={"PatientID": "PMS4799", "StudyInstanceUID": study_uid})
+        assert found.status_code == 200 and found.json()[0]["00100020"]["Value"] == ["PMS4799"]
+        old = web.get("/studies", params={"PatientID": "PMS4701"})
+        assert old.status_code == 204 or old.json() == []
+        meta = web.get(f"/studies/{study_uid}/metadata").json()
+        assert meta[0]["00100020"]["Value"] == ["PMS4799"]
+        served = web.get(
+            f"/studies/{study_uid}", headers={"Accept": 'multipart/related; type="application/dicom"'}
+        )
+        assert served.status_code == 200 and b"PMS4799" in served.content and b"PMS4701" not in served.content
+    # the archive keeps the data set exactly as received
+    kept = stored_bytes(srv, dcmread(image).SOPInstanceUID)
+    assert dataset_part(kept) == dataset_part(image.read_bytes())
+    assert dcmread(BytesIO(kept)).PatientID == "PMS4701"
+
+    # the new id already belongs to another animal: AE, and the studies keep answering PMS4799
+    taken = (
+        "MSH|^~\\&|PMS|CLINIC|VETPACS|VETPACS|20300102142000||ADT^A47^ADT_A30|ADT4703|P|2.5.1\n"
+        "PID|1||PMS4711^^^PMS^PI\n"
+        "MRG|PMS4799^^^PMS^PI\n"
+    )
+    mllp_send(srv, DATA / "adt_a04_dog.hl7")  # PMS4711 exists
+    out = mllp_send(srv, write(tmp_path, "taken.hl7", taken))
+    assert "MSA|AE|ADT4703" in out and "already used" in out
+    (still,) = findscu(srv, "-S", keys, tmp_path / "still")
+    assert still.PatientID == "PMS4799"
 
 
 def test_bad_input_does_not_stop_the_listener(srv: LiveServer, tmp_path: Path) -> None:

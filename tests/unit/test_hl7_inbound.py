@@ -218,7 +218,26 @@ def test_a40_merges_and_a47_changes_identifier(listener: Hl7Listener, archive: A
     assert ack_code(ack) == "AE" and str(ack.extract_field("ERR", 1, 2, 1, 1)) == "MRG"
     ack = send(listener, msg(msh("ADT^A47^ADT_A30", "X1"), "PID|1||P1-NEW", "MRG|P1"))
     assert ack_code(ack) == "AA", str(ack)
-    assert get_animal_by_patient_id(archive, "P1").external_id == "P1-NEW"
+    renamed = get_animal_by_patient_id(archive, "P1-NEW")  # the Patient ID was the PMS id: it follows
+    assert (
+        renamed.external_id == "P1-NEW"
+        and renamed.id == get_animal_by_patient_id(archive, "P2").merged_into_id
+    )
+    # the new id taken by another animal: AE, nothing changed
+    send(listener, msg(msh("ADT^A04", "C"), "PID|1||P3||DOE^Milo"))
+    ack = send(listener, msg(msh("ADT^A47^ADT_A30", "X2"), "PID|1||P3", "MRG|P1-NEW"))
+    assert ack_code(ack) == "AE" and "already used" in str(ack.extract_field("MSA", 1, 3, 1, 1)), str(ack)
+    assert get_animal_by_patient_id(archive, "P1-NEW").external_id == "P1-NEW"
+    # an animal with a Patient ID VetPACS assigned keeps it; only the PMS id changes
+    ack = send(listener, msg(msh("ADT^A04", "D"), "PID|1||~956000099999999^^^MICROCHIP^RFID||DOE^Bella"))
+    assert ack_code(ack) == "AA", str(ack)
+    with archive.engine.connect() as conn:
+        bella = conn.execute(select(ANIMALS).where(ANIMALS.c.microchip == "956000099999999")).one()
+    assert bella.patient_id.startswith("VP") and not bella.external_id
+    ack = send(listener, msg(msh("ADT^A47", "X3"), "PID|1||PMS-B7", "MRG|956000099999999^^^MICROCHIP^RFID"))
+    assert ack_code(ack) == "AA", str(ack)
+    after = get_animal_by_patient_id(archive, bella.patient_id)
+    assert after.external_id == "PMS-B7"
 
 
 @pytest.mark.parametrize(

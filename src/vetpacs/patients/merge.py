@@ -1,4 +1,5 @@
-"""Merge two animal records (IHE RAD Patient Information Reconciliation, RAD TF-2 4.12 / 4.8 merge).
+"""Merge two animal records and change an animal's identifier (IHE RAD Patient Information
+Reconciliation, RAD TF-2 4.12; HL7 v2.5.1 3.3.40 merge and 3.3.47 change patient identifier).
 
 The survivor keeps its identity; the merged record keeps its row with ``merged_into_id`` (hidden
 from search, still readable for the audit trail). Orders and reconciliation items follow the
@@ -6,6 +7,9 @@ survivor, owners of the merged record become (non-primary) owners of the survivo
 study whose Patient ID is the merged animal's is corrected to the survivor's DICOM identity through
 ``vetpacs.archive.corrections`` (index and served headers follow; the stored bytes stay as
 received). Everything happens in one transaction with the audit row and the ``animals.merged`` event.
+
+Changing an identifier (:func:`change_identifier`) corrects the animal's stored studies the same
+way, so the archive answers the new Patient ID (and microchip) for images stored under the old one.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from vetpacs.auth.audit import utcnow
 from vetpacs.auth.roles import Actor
 from vetpacs.errors import Conflict, Invalid
 from vetpacs.orders.models import Order, ReconciliationItem
-from vetpacs.patients.schemas import MergeResult
+from vetpacs.patients.schemas import IdentifierChange, MergeResult
 from vetpacs.patients.service import (
     ANIMALS,
     LINKS,
     _animal_read,
     _animal_row,
+    _check_animal_unique,
+    _live_animal_row,
     _write,
     dicom_patient_attributes,
 )
@@ -133,5 +139,75 @@ def merge_animals(archive: Archive, survivor_id: int, merged_id: int, *, actor: 
         orders_moved=orders,
         reconciliation_items_moved=items,
         owners_added=owners,
+        studies_corrected=studies,
+    )
+
+
+def change_identifier(
+    archive: Archive,
+    animal_id: int,
+    *,
+    external_id: str | None = None,
+    microchip: str | None = None,
+    actor: Actor,
+) -> IdentifierChange:
+    """Give an animal a new PMS id and/or microchip; its stored studies follow (HL7 ADT^A47, IHE PIR).
+
+    When the animal's DICOM Patient ID is its PMS id (as for animals registered over HL7 or FHIR
+    with one), the Patient ID becomes the new PMS id too; a Patient ID VetPACS assigned
+    (``VP000042``) stays. Every stored study filed under the old Patient ID is then corrected to the
+    animal's new DICOM identity through ``vetpacs.archive.corrections`` (index and served headers;
+    stored bytes stay as received), as a merge does. Invalid when neither id is given; NotFound for
+    an unknown animal; Conflict when the animal was merged or a new id belongs to another animal.
+    One transaction with its audit row and the ``animal.updated`` event.
+    """
+    new_external = (external_id or "").strip()
+    new_chip = (microchip or "").replace(" ", "")
+    if not new_external and not new_chip:
+        raise Invalid("a new PMS id or microchip is needed to change an identifier")
+    if len(new_external) > 64 or len(new_chip) > 64:
+        raise Invalid("an identifier has at most 64 characters")
+    with archive.write_transaction() as conn:
+        before = _live_animal_row(conn, animal_id)
+        changes: dict[str, Any] = {}
+        if new_external and new_external != before.external_id:
+            changes["external_id"] = new_external
+            if before.patient_id == before.external_id:
+                changes["patient_id"] = new_external
+        if new_chip and new_chip != before.microchip:
+            changes["microchip"] = new_chip
+        studies: list[str] = []
+        if changes:
+            _check_animal_unique(conn, changes, animal_id)
+            studies = _studies_of(conn, before)  # filed under the old Patient ID, before it changes
+            conn.execute(
+                update(ANIMALS).where(ANIMALS.c.id == animal_id).values(**changes, updated_at=utcnow())
+            )
+            attributes = dicom_patient_attributes(conn, animal_id)
+            new_pid = changes.get("patient_id", before.patient_id)
+            reason = f"identifier of animal {before.patient_id} changed" + (
+                f" to {new_pid}" if new_pid != before.patient_id else ""
+            )
+            for uid in studies:
+                correct_study_in(conn, uid, attributes, actor=actor, reason=reason)
+            _write(
+                conn,
+                actor,
+                "animal.updated",
+                "animal",
+                animal_id,
+                {
+                    "changed": sorted(changes),
+                    "patient_id_before": before.patient_id,
+                    "patient_id": new_pid,
+                    "studies_corrected": studies,
+                },
+            )
+        read = _animal_read(conn, animal_id)
+    return IdentifierChange(
+        animal=read,
+        patient_id_before=before.patient_id,
+        external_id_before=before.external_id,
+        microchip_before=before.microchip,
         studies_corrected=studies,
     )

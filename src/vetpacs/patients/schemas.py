@@ -273,6 +273,16 @@ class MergeRequest(BaseModel):
     merged_id: int
 
 
+class IdentifierChange(BaseModel):
+    """What changing an animal's identifier did: the animal now, its former ids, corrected studies."""
+
+    animal: AnimalRead
+    patient_id_before: str
+    external_id_before: str
+    microchip_before: str
+    studies_corrected: list[str] = Field(description="Study Instance UIDs corrected to the new identity.")
+
+
 class MergeResult(BaseModel):
     """What a merge moved: orders, reconciliation items, owners, and corrected studies."""
 

@@ -45,7 +45,7 @@ from vetpacs.orders.models import OrderStatus, Priority, Station
 from vetpacs.orders.scheduling import book_step
 from vetpacs.orders.schemas import OrderCreate
 from vetpacs.orders.service import insert_order
-from vetpacs.patients.merge import merge_animals
+from vetpacs.patients.merge import change_identifier, merge_animals
 from vetpacs.patients.schemas import (
     AnimalCreate,
     AnimalUpdate,
@@ -385,9 +385,13 @@ def _adt_change_id(db: _InTransaction, msg: hl7.Message, head: Header, actor: Ac
     new_id, new_chip = _identifiers(msg, "PID", 3)
     if not new_id and not new_chip:
         raise Hl7Error("PID-3 (the new identifier) is empty", location="PID^1^3")
-    body = AnimalUpdate(external_id=new_id or None, microchip=new_chip or None)
-    update_animal(db, animal.id, body, actor=actor)
-    return Outcome(patient_id=animal.patient_id, text=f"identifier of {animal.patient_id} changed")
+    result = change_identifier(
+        db, animal.id, external_id=new_id or None, microchip=new_chip or None, actor=actor
+    )
+    now = result.animal.patient_id
+    moved = len(result.studies_corrected)
+    text = f"identifier of {animal.patient_id} changed" + (f" to {now}" if now != animal.patient_id else "")
+    return Outcome(patient_id=now, text=f"{text} ({moved} stud(ies) corrected)")
 
 
 def _identifiers(msg: hl7.Message, seg: str, fld: int) -> tuple[str, str]:
