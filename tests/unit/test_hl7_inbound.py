@@ -172,6 +172,50 @@ def test_orm_o01_creates_order_with_given_ids_and_booking(listener: Hl7Listener,
     assert log_rows(archive)[-1].accession_number == "ACC1001"
 
 
+def err_location(ack: hl7.Message) -> str:
+    return "^".join(str(ack.extract_field("ERR", 1, 2, 1, c)) for c in (1, 2, 3))
+
+
+def test_given_order_identifiers_taken_or_malformed_are_ae_naming_the_field(
+    listener: Hl7Listener, archive: Archive
+) -> None:
+    def omi(control: str, ipc: str, placer: str = "PLX") -> bytes:
+        return msg(
+            msh("OMI^O23^OMI_O23", control),
+            PID_REX,
+            f"ORC|NW|{placer}",
+            f"OBR|1|{placer}||US-ABD^Abdominal ultrasound",
+            ipc,
+        )
+
+    assert ack_code(send(listener, omi("G1", "IPC|ACC5001|RP51|1.2.3.51|SPS51|US"))) == "AA"
+    cases = [
+        ("G2", "IPC|ACC5001|RP52|1.2.3.52|SPS52|US", "IPC^1^1"),  # accession taken
+        ("G3", "IPC|ACC5003|RP53|1.2.3.51|SPS53|US", "IPC^1^3"),  # study UID taken
+        ("G4", "IPC|ACC5004|RP54|1.2.3.54|SPS51|US", "IPC^1^4"),  # step id taken
+        ("G5", "IPC|ACC5005|RP55|1.2.x.55|SPS55|US", "IPC^1^3"),  # not a UID
+        ("G6", "IPC|ACC5006|RP56|1.2.3.56|SPS-TOO-LONG-FOR-DICOM|US", "IPC^1^4"),  # SH: 16 chars at most
+    ]
+    for control, ipc, location in cases:
+        ack = send(listener, omi(control, ipc, placer=f"PL{control}"))
+        assert ack_code(ack) == "AE", str(ack)
+        assert err_location(ack) == location, str(ack)
+    orm = msg(
+        msh("ORM^O01", "G7", version="2.3.1"),
+        PID_REX,
+        "ORC|NW|PLG7",
+        "OBR|1|PLG7||US-ABD||||||||||||||ACC5007|RP57|SPS51||||US",
+    )
+    ack = send(listener, orm)
+    assert ack_code(ack) == "AE" and err_location(ack) == "OBR^1^20", str(ack)
+    assert str(ack.extract_field("ERR", 1, 3, 1, 1)) == "205"  # duplicate key
+    with archive.engine.connect() as conn:  # only the first order: nothing of the refused ones stayed
+        assert conn.execute(select(ORDERS.c.accession_number)).scalars().all() == ["ACC5001"]
+        step = conn.execute(select(STEPS)).one()
+        assert (step.requested_procedure_id, step.step_id) == ("RP51", "SPS51")
+        assert conn.execute(select(ORDERS.c.study_instance_uid)).scalar_one() == "1.2.3.51"
+
+
 def test_omi_o23_books_station_and_orc_ca_cancels(listener: Hl7Listener, archive: Archive) -> None:
     raw = msg(
         msh("OMI^O23^OMI_O23", "OMI1"),

@@ -229,8 +229,9 @@ class ScheduleRequest(BaseModel):
 class OrderCreate(BaseModel):
     """A new imaging order for one animal.
 
-    Without ``accession_number`` one is generated (``A`` + yymmdd + a 4-digit daily sequence). With
-    ``schedule``, the order's steps are booked back to back on that station from ``start``.
+    Without ``accession_number`` one is generated (``A`` + yymmdd + a 4-digit daily sequence); a PMS
+    may also give the Study Instance UID, requested procedure id and step id. With ``schedule``, the
+    order's steps are booked back to back on that station from ``start``.
     """
 
     animal_id: int
@@ -244,6 +245,25 @@ class OrderCreate(BaseModel):
         default=None, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9._-]+$", description="Given by a PMS."
     )
     placer_order_number: str = Field(default="", max_length=64, description="The PMS's own order id.")
+    study_instance_uid: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[0-9]+(\.[0-9]+)*$",
+        description="Given by a PMS (IHE SWF: ZDS-1, IPC-3); default: a new 2.25 UID.",
+    )
+    requested_procedure_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="Given by a PMS (OBR-19, IPC-2); one procedure only. Default: RP<order>.<n>.",
+    )
+    step_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="Scheduled Procedure Step ID given by a PMS (OBR-20, IPC-4); one procedure only.",
+    )
     schedule: ScheduleRequest | None = None
 
 

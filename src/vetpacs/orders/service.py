@@ -55,6 +55,7 @@ ACCESSION_DIGITS = 4  # A + yymmdd + 0001: 11 characters (Accession Number is SH
 ATTEMPTS = 5  # a generated accession number that lost a race is generated again
 
 __all__ = [
+    "IdentifierTaken",
     "advance_order",
     "can_advance",
     "cancel_order",
@@ -128,11 +129,47 @@ def _procedures(conn: Connection, codes: Sequence[str], animal: Row[Any]) -> lis
     return [rows[c] for c in codes]
 
 
+class IdentifierTaken(Conflict):
+    """An identifier a PMS gave (accession number, Study Instance UID, step id) is already used.
+
+    ``field`` names the :class:`OrderCreate` field, so a transport can point at its own field.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _check_given_identifiers(conn: Connection, data: OrderCreate) -> None:
+    """The Study Instance UID and step id a PMS gave must be free; they need a single procedure."""
+    if (data.requested_procedure_id or data.step_id) and len(data.procedure_codes) != 1:
+        raise Invalid("a given requested procedure id or step id needs an order of exactly one procedure")
+    if data.study_instance_uid:
+        other = conn.execute(
+            select(ORDERS.c.id).where(ORDERS.c.study_instance_uid == data.study_instance_uid)
+        ).first()
+        if other is not None:
+            raise IdentifierTaken(
+                "study_instance_uid",
+                f"study instance UID {data.study_instance_uid} belongs to another order ({other.id})",
+            )
+    if data.step_id:
+        taken = conn.execute(select(STEPS.c.order_id).where(STEPS.c.step_id == data.step_id)).first()
+        if taken is not None:
+            raise IdentifierTaken(
+                "step_id",
+                f"scheduled procedure step id {data.step_id} is already used (order {taken.order_id})",
+            )
+
+
 def insert_order(conn: Connection, data: OrderCreate, *, actor: Actor) -> int:
     """Write an order, its steps (and their bookings) inside the caller's transaction; its id.
 
-    Raises NotFound (animal, station), Invalid (merged animal, unknown, inactive or other-species
-    procedure), Conflict (accession number in use; a booking refused, see ``book_step``).
+    Identifiers a PMS gave (accession number, Study Instance UID, requested procedure id, step id)
+    are used as given. Raises NotFound (animal, station), Invalid (merged animal, unknown, inactive
+    or other-species procedure; a given step id for several procedures), IdentifierTaken (a
+    Conflict: accession number, study UID or step id in use), Conflict (a booking refused, see
+    ``book_step``).
     """
     animal = _animal(conn, data.animal_id)
     procedures = _procedures(conn, data.procedure_codes, animal)
@@ -140,9 +177,12 @@ def insert_order(conn: Connection, data: OrderCreate, *, actor: Actor) -> int:
         accession = data.accession_number
         other = conn.execute(select(ORDERS.c.id).where(ORDERS.c.accession_number == accession)).first()
         if other is not None:
-            raise Conflict(f"accession number {accession} is already used by order {other.id}")
+            raise IdentifierTaken(
+                "accession_number", f"accession number {accession} is already used by order {other.id}"
+            )
     else:
         accession = next_accession_number(conn)
+    _check_given_identifiers(conn, data)
     now = utcnow()
     order_id = int(
         conn.execute(
@@ -156,7 +196,7 @@ def insert_order(conn: Connection, data: OrderCreate, *, actor: Actor) -> int:
                 body_region=data.body_region or procedures[0].body_region,
                 laterality=data.laterality,
                 status=OrderStatus.ORDERED.value,
-                study_instance_uid=generate_uid(prefix=None),  # 2.25.<UUID as an integer>
+                study_instance_uid=data.study_instance_uid or generate_uid(prefix=None),  # 2.25.<UUID>
                 created_by=actor.username[:64],
                 created_at=now,
                 updated_at=now,
@@ -169,8 +209,8 @@ def insert_order(conn: Connection, data: OrderCreate, *, actor: Actor) -> int:
             insert(STEPS).values(
                 order_id=order_id,
                 procedure_id=proc.id,
-                requested_procedure_id=f"RP{order_id}.{n}",
-                step_id=f"SPS{order_id}.{n}",
+                requested_procedure_id=data.requested_procedure_id or f"RP{order_id}.{n}",
+                step_id=data.step_id or f"SPS{order_id}.{n}",
                 station_id=None,
                 modality=proc.modality,
                 start=None,

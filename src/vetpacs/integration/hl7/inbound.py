@@ -44,7 +44,7 @@ from vetpacs.orders.lifecycle import ORDERS, STEPS, advance_order
 from vetpacs.orders.models import OrderStatus, Priority, Station
 from vetpacs.orders.scheduling import book_step
 from vetpacs.orders.schemas import OrderCreate
-from vetpacs.orders.service import insert_order
+from vetpacs.orders.service import IdentifierTaken, insert_order
 from vetpacs.patients.merge import change_identifier, merge_animals
 from vetpacs.patients.schemas import (
     AnimalCreate,
@@ -104,6 +104,21 @@ FIELD_LOCATIONS = {
     "accession_number": "OBR^1^18",
     "priority": "OBR^1^27",
     "clinical_question": "OBR^1^31",
+}
+
+# where an order's identifiers come from: ORM^O01 (OBR, ZDS) and OMI^O23 (IPC)
+ORDER_LOCATIONS_ORM = {
+    **FIELD_LOCATIONS,
+    "study_instance_uid": "ZDS^1^1",
+    "requested_procedure_id": "OBR^1^19",
+    "step_id": "OBR^1^20",
+}
+ORDER_LOCATIONS_OMI = {
+    **FIELD_LOCATIONS,
+    "accession_number": "IPC^1^1",
+    "study_instance_uid": "IPC^1^3",
+    "requested_procedure_id": "IPC^1^2",
+    "step_id": "IPC^1^4",
 }
 
 
@@ -260,14 +275,6 @@ class Hl7Listener:
                 location="IPC^1^5" if omi and p.get(msg, "IPC", 5) else "OBR^1^24",
                 condition=p.E_TABLE_VALUE,
             )
-        if accession:
-            taken = conn.execute(select(ORDERS.c.id).where(ORDERS.c.accession_number == accession)).first()
-            if taken is not None:
-                raise Hl7Error(
-                    f"accession number {accession} is already used by another order",
-                    location="IPC^1^1" if omi else "OBR^1^18",
-                    condition=p.E_DUPLICATE_KEY,
-                )
         priority_raw = (
             (p.get(msg, "TQ1", 9) if omi else "") or p.get(msg, "OBR", 27, 1, 6) or p.get(msg, "ORC", 7, 1, 6)
         )
@@ -276,9 +283,15 @@ class Hl7Listener:
         vet = " ".join(
             x for x in (p.get(msg, "ORC", 12, 1, 3), p.get(msg, "ORC", 12, 1, 2)) if x
         ) or " ".join(x for x in (p.get(msg, "OBR", 16, 1, 3), p.get(msg, "OBR", 16, 1, 2)) if x)
+        # the PMS's Study Instance UID (ZDS-1 / IPC-3), requested procedure id and step id
+        study_uid = (p.get(msg, "IPC", 3) if omi else "") or p.get(msg, "ZDS", 1, 1, 1)
+        rp_id = (p.get(msg, "IPC", 2) if omi else "") or p.get(msg, "OBR", 19)
+        sps_id = (p.get(msg, "IPC", 4) if omi else "") or p.get(msg, "OBR", 20)
+        locations = ORDER_LOCATIONS_OMI if omi else ORDER_LOCATIONS_ORM
         data = _model(
             OrderCreate,
             "OBR^1",
+            locations=locations,
             animal_id=animal_id,
             procedure_codes=[code],
             priority=priority,
@@ -286,9 +299,16 @@ class Hl7Listener:
             requesting_vet=vet[:64],
             accession_number=accession or None,
             placer_order_number=placer[:64],
+            study_instance_uid=study_uid or None,
+            requested_procedure_id=rp_id or None,
+            step_id=sps_id or None,
         )
-        order_id = insert_order(conn, data, actor=actor)
-        self._given_identifiers(conn, msg, order_id, omi)
+        try:
+            order_id = insert_order(conn, data, actor=actor)
+        except IdentifierTaken as exc:
+            raise Hl7Error(
+                str(exc), location=locations.get(exc.field, "OBR^1"), condition=p.E_DUPLICATE_KEY
+            ) from exc
         self._book(conn, msg, order_id, omi, actor)
         row = conn.execute(select(ORDERS).where(ORDERS.c.id == order_id)).one()
         return Outcome(
@@ -296,41 +316,6 @@ class Hl7Listener:
             accession_number=row.accession_number,
             text=f"order {row.accession_number} created",
         )
-
-    def _given_identifiers(self, conn: Connection, msg: hl7.Message, order_id: int, omi: bool) -> None:
-        """Keep the PMS's Study Instance UID (ZDS-1 / IPC-3), requested procedure id and step id."""
-        study_uid = (p.get(msg, "IPC", 3) if omi else "") or p.get(msg, "ZDS", 1, 1, 1)
-        rp_id = (p.get(msg, "IPC", 2) if omi else "") or p.get(msg, "OBR", 19)
-        sps_id = (p.get(msg, "IPC", 4) if omi else "") or p.get(msg, "OBR", 20)
-        if study_uid:
-            if len(study_uid) > 64 or not all(c.isdigit() or c == "." for c in study_uid):
-                raise Hl7Error(
-                    f"study instance UID {study_uid!r} is not a valid UID",
-                    location="IPC^1^3" if omi else "ZDS^1^1",
-                    condition=p.E_DATA_TYPE,
-                )
-            other = conn.execute(select(ORDERS.c.id).where(ORDERS.c.study_instance_uid == study_uid)).first()
-            if other is not None:
-                raise Hl7Error(
-                    f"study instance UID {study_uid} belongs to another order",
-                    location="IPC^1^3" if omi else "ZDS^1^1",
-                    condition=p.E_DUPLICATE_KEY,
-                )
-            conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(study_instance_uid=study_uid))
-        values: dict[str, str] = {}
-        if rp_id:
-            values["requested_procedure_id"] = rp_id[:16]
-        if sps_id:
-            taken = conn.execute(select(STEPS.c.id).where(STEPS.c.step_id == sps_id[:16])).first()
-            if taken is not None:
-                raise Hl7Error(
-                    f"scheduled procedure step id {sps_id} is already used",
-                    location="IPC^1^4" if omi else "OBR^1^20",
-                    condition=p.E_DUPLICATE_KEY,
-                )
-            values["step_id"] = sps_id[:16]
-        if values:
-            conn.execute(update(STEPS).where(STEPS.c.order_id == order_id).values(**values))
 
     def _book(self, conn: Connection, msg: hl7.Message, order_id: int, omi: bool, actor: Actor) -> None:
         """Book the order's steps on the station named by IPC-9 (AE title) at TQ1-7/OBR-27.4/OBR-36."""
@@ -450,7 +435,7 @@ def _timestamp(value: str, location: str) -> datetime:
         ) from None
 
 
-def _model(cls: Any, where: str, **values: Any) -> Any:
+def _model(cls: Any, where: str, *, locations: dict[str, str] | None = None, **values: Any) -> Any:
     """Build a domain schema; a validation error becomes an AE naming the HL7 field it came from."""
     try:
         return cls(**values)
@@ -459,7 +444,7 @@ def _model(cls: Any, where: str, **values: Any) -> Any:
         name = str(first["loc"][0]) if first["loc"] else ""
         raise Hl7Error(
             f"{name or where}: {first['msg']}",
-            location=FIELD_LOCATIONS.get(name, where),
+            location=(locations or FIELD_LOCATIONS).get(name, where),
             condition=p.E_DATA_TYPE,
         ) from exc
 
