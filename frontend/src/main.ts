@@ -44,6 +44,7 @@ import {
   type Point,
   type Result,
 } from './geometry';
+import { edgeLabels, orientationSource, projectionName, type OrientationSource, type Projection } from './orientation';
 import { presetsFor, type Preset } from './presets';
 import {
   SAVED_TOOLS,
@@ -99,12 +100,16 @@ interface Slot {
   element: HTMLDivElement;
   overlay: HTMLDivElement;
   overlayBr: HTMLDivElement;
+  /** Orientation labels at the left, right, top and bottom edges. */
+  edges: Record<'left' | 'right' | 'top' | 'bottom', HTMLSpanElement>;
   series?: SeriesInfo;
   defaultVoi?: Types.VOIRange;
   playing: boolean;
 }
 
 const calibrations = new Map<string, CalibrationInput>(); // imageId -> how lengths are measured on it
+/** imageId -> what its header says about orientation and projection (orientation.ts). */
+const orientations = new Map<string, { source?: OrientationSource; projection?: Projection }>();
 const seriesByUid = new Map<string, SeriesInfo>();
 let studyUid = '';
 let priorLabel = ''; // 'PRIOR 2025-06-01' when a prior study is open beside the current one
@@ -1314,15 +1319,83 @@ async function imageIdsOf(series: SeriesInfo): Promise<string[]> {
     if (frames > 1) series.multiframe = true;
     const calibration = calibrationOf(nums(meta, TAG.PixelSpacing), nums(meta, TAG.ImagerPixelSpacing));
     if (!series.prior && !studyBreed) studyBreed = str(meta, PATIENT_BREED);
+    const orientation = orientationOf(meta);
     for (let f = 1; f <= frames; f++) {
       const imageId = `wadors:${base}/instances/${sop}/frames/${f}`;
       wadors.metaDataManager.add(imageId, meta as never);
       calibrations.set(imageId, calibration);
+      orientations.set(imageId, orientation);
       ids.push(imageId);
     }
   }
   series.imageIds = ids;
   return ids;
+}
+
+const ORIENTATION_TAG = {
+  AnatomicalOrientationType: '00102210',
+  ImageOrientationPatient: '00200037',
+  PatientOrientation: '00200020',
+  ViewCodeSequence: '00540220',
+  CodeMeaning: '00080104',
+  ViewPosition: '00185101',
+  ImageLaterality: '00200062',
+  Laterality: '00200060',
+} as const;
+
+/** Orientation (IOP, else Patient Orientation) and projection name from an instance's metadata. */
+function orientationOf(meta: DicomJson): { source?: OrientationSource; projection?: Projection } {
+  const T = ORIENTATION_TAG;
+  const aot = str(meta, T.AnatomicalOrientationType);
+  const po = (meta[T.PatientOrientation]?.Value ?? []).map((v) => String(v));
+  const source = orientationSource(aot, nums(meta, T.ImageOrientationPatient), po.length ? po : undefined);
+  const viewCode = meta[T.ViewCodeSequence]?.Value?.[0] as DicomJson | undefined;
+  const projection = projectionName({
+    scheme: source?.scheme ?? (aot.trim().toUpperCase() === 'QUADRUPED' ? 'QUADRUPED' : 'BIPED'),
+    viewCodeMeaning: viewCode ? str(viewCode, T.CodeMeaning) : undefined,
+    viewPosition: str(meta, T.ViewPosition),
+    bodyPart: str(meta, TAG.BodyPartExamined),
+    laterality: str(meta, T.ImageLaterality) || str(meta, T.Laterality),
+    orientationCodes: po,
+  });
+  return { source, projection };
+}
+
+/** Edge labels of the slot's current image, from where screen right and down point in the image. */
+function updateEdges(slot: Slot, viewport: Types.IStackViewport, imageId: string | undefined): void {
+  const source = imageId ? orientations.get(imageId)?.source : undefined;
+  let labels: ReturnType<typeof edgeLabels>;
+  if (source && imageId) {
+    try {
+      const canvas = viewport.canvas;
+      const cx = canvas.clientWidth / 2;
+      const cy = canvas.clientHeight / 2;
+      const w0 = viewport.canvasToWorld([cx, cy]);
+      const wr = viewport.canvasToWorld([cx + 1, cy]);
+      const wd = viewport.canvasToWorld([cx, cy + 1]);
+      const i0 = csUtils.worldToImageCoords(imageId, w0);
+      const ir = csUtils.worldToImageCoords(imageId, wr);
+      const id = csUtils.worldToImageCoords(imageId, wd);
+      if (i0 && ir && id) {
+        const delta = (a: Types.Point3, b: Types.Point3): [number, number, number] => [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+        labels = edgeLabels(source, {
+          rightInImage: [ir[0] - i0[0], ir[1] - i0[1]],
+          downInImage: [id[0] - i0[0], id[1] - i0[1]],
+          rightInPatient: source.iop ? delta(w0, wr) : undefined,
+          downInPatient: source.iop ? delta(w0, wd) : undefined,
+        });
+      }
+    } catch (e) {
+      console.warn('orientation labels:', e);
+    }
+  }
+  for (const edge of ['left', 'right', 'top', 'bottom'] as const) {
+    const el = slot.edges[edge];
+    el.textContent = labels?.[edge].text ?? '';
+    el.title = labels?.[edge].title ?? '';
+    el.hidden = !labels;
+  }
+  slot.element.dataset.orientation = source?.scheme ?? '';
 }
 
 async function showSeries(slot: Slot, series: SeriesInfo): Promise<void> {
@@ -1352,8 +1425,13 @@ function updateOverlay(slot: Slot): void {
   const lines = [`${slot.series.modality} ${slot.series.number} ${slot.series.description}`];
   if (slot.series.prior) lines.unshift(priorLabel);
   slot.overlay.dataset.study = slot.series.study;
-  lines.push(`Im: ${index + 1}/${total}`);
   const imageId = viewport.getCurrentImageId();
+  const projection = imageId ? orientations.get(imageId)?.projection : undefined;
+  if (projection) lines.push(projection.text);
+  slot.overlay.dataset.projection = projection?.text ?? '';
+  slot.overlay.title = projection?.title ?? '';
+  lines.push(`Im: ${index + 1}/${total}`);
+  updateEdges(slot, viewport, imageId);
   const calibration = imageId ? calibrations.get(imageId) : undefined;
   const user = imageId ? userCalibrations.get(imageId) : undefined;
   if (user) lines.push(`Calibrated (user marker, ${user.known_mm} mm)`);
@@ -1451,9 +1529,16 @@ function buildLayout(name: string): void {
     overlay.className = 'overlay';
     const overlayBr = document.createElement('div');
     overlayBr.className = 'overlay br';
-    cell.append(element, overlay, overlayBr);
+    const edges = {} as Slot['edges'];
+    for (const edge of ['left', 'right', 'top', 'bottom'] as const) {
+      const span = document.createElement('span');
+      span.className = `orient orient-${edge}`;
+      span.hidden = true;
+      edges[edge] = span;
+    }
+    cell.append(element, overlay, overlayBr, ...Object.values(edges));
     grid.append(cell);
-    const slot: Slot = { viewportId: `vp${i}`, element, overlay, overlayBr, playing: false };
+    const slot: Slot = { viewportId: `vp${i}`, element, overlay, overlayBr, edges, playing: false };
     slots.push(slot);
     cell.addEventListener('pointerdown', () => setActive(i), true);
     cell.addEventListener('dragover', (e) => e.preventDefault());
