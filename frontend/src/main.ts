@@ -6,7 +6,7 @@
  * Mouse: left = active tool (window/level by default), middle = pan, right = zoom, wheel = scroll.
  * Keys: arrows scroll; W/P/Z choose a tool; L length, A angle, C Cobb, E ellipse, Q rectangle,
  * T arrow with a label, M calibrate against a marker, S guided VHS; Delete removes the selected
- * measurement; I inverts, R resets, space plays cine.
+ * measurement; I inverts, R resets, space plays cine; F flags the image as a key image.
  */
 import './style.css';
 import {
@@ -45,6 +45,7 @@ import {
   type Result,
 } from './geometry';
 import { edgeLabels, orientationSource, projectionName, type OrientationSource, type Projection } from './orientation';
+import { countBySeries, describeExport, flaggedKeys, keyOf } from './keyimages';
 import { presetsFor, type Preset } from './presets';
 import {
   SAVED_TOOLS,
@@ -112,6 +113,7 @@ const calibrations = new Map<string, CalibrationInput>(); // imageId -> how leng
 const orientations = new Map<string, { source?: OrientationSource; projection?: Projection }>();
 const seriesByUid = new Map<string, SeriesInfo>();
 let studyUid = '';
+let priorUidOpen = ''; // the prior's Study Instance UID when one is open
 let priorLabel = ''; // 'PRIOR 2025-06-01' when a prior study is open beside the current one
 let engine: RenderingEngine;
 let toolGroup: csTools.Types.IToolGroup;
@@ -265,6 +267,16 @@ interface SavedRecord {
 const records = new Map<string, SavedRecord>(); // annotationUID (or 'vhs:' + group) -> the server's row
 const restoredIds = new Set<number>();
 const savedByStudy = new Map<string, Promise<SavedMeasurement[]>>();
+/** The study's listing (measurements and key images), fetched once per study. */
+const listingByStudy = new Map<string, ReturnType<typeof measurementsApi.list>>();
+function studyListing(study: string): ReturnType<typeof measurementsApi.list> {
+  let pending = listingByStudy.get(study);
+  if (!pending) {
+    pending = measurementsApi.list(study);
+    listingByStudy.set(study, pending);
+  }
+  return pending;
+}
 const pendingPatch = new Map<string, ReturnType<typeof setTimeout>>();
 
 type AnnotationEvent = Event & { detail: { annotation?: csTools.Types.Annotation; annotationUID?: string } };
@@ -1082,7 +1094,7 @@ function restoreVhs(
 async function restoreSaved(slot: Slot, series: SeriesInfo): Promise<void> {
   let pending = savedByStudy.get(series.study);
   if (!pending) {
-    pending = measurementsApi.list(series.study).then(
+    pending = studyListing(series.study).then(
       (r) => r.measurements,
       (e: unknown) => {
         setStatus(`Saved measurements could not be loaded: ${(e as Error).message}`);
@@ -1275,7 +1287,7 @@ async function loadSeriesList(study: string, priorLabel?: string): Promise<Serie
   const out: SeriesInfo[] = [];
   for (const s of series) {
     const uid = str(s, TAG.SeriesInstanceUID);
-    const info: SeriesInfo = {
+    const info: SeriesInfo = seriesByUid.get(uid) ?? {
       study,
       prior: priorLabel !== undefined,
       uid,
@@ -1320,6 +1332,7 @@ async function imageIdsOf(series: SeriesInfo): Promise<string[]> {
     const calibration = calibrationOf(nums(meta, TAG.PixelSpacing), nums(meta, TAG.ImagerPixelSpacing));
     if (!series.prior && !studyBreed) studyBreed = str(meta, PATIENT_BREED);
     const orientation = orientationOf(meta);
+    seriesOfSop.set(sop, series.uid);
     for (let f = 1; f <= frames; f++) {
       const imageId = `wadors:${base}/instances/${sop}/frames/${f}`;
       wadors.metaDataManager.add(imageId, meta as never);
@@ -1330,6 +1343,111 @@ async function imageIdsOf(series: SeriesInfo): Promise<string[]> {
   }
   series.imageIds = ids;
   return ids;
+}
+
+// --------------------------------------------------------------------------- key images
+const keyImages = new Set<string>(); // keyOf(sop, frame) of the frames flagged by this user
+const seriesOfSop = new Map<string, string>(); // SOP Instance UID -> Series Instance UID
+
+/** The flags of a study from the server; marks the thumbnails and overlays. */
+async function loadKeyImages(study: string): Promise<void> {
+  let listing: Awaited<ReturnType<typeof measurementsApi.list>>;
+  try {
+    listing = await studyListing(study);
+  } catch (e) {
+    setStatus(`Key images could not be loaded: ${(e as Error).message}`);
+    return;
+  }
+  const flagged = flaggedKeys(listing.key_images);
+  for (const k of flagged) keyImages.add(k);
+  const unknown = [...flagged].some((k) => !seriesOfSop.has(k.slice(0, k.lastIndexOf('|'))));
+  if (unknown) {
+    try {
+      for (const inst of await getJson(`/studies/${study}/instances?includefield=0020000E`)) {
+        seriesOfSop.set(str(inst, TAG.SOPInstanceUID), str(inst, TAG.SeriesInstanceUID));
+      }
+    } catch (e) {
+      setStatus(`Key images: the study's instances could not be listed: ${(e as Error).message}`);
+    }
+  }
+  markKeyImages();
+}
+
+/** Thumbnail markers (with the number of key images in the series) and the overlays. */
+function markKeyImages(): void {
+  const counts = countBySeries(keyImages, (sop) => seriesOfSop.get(sop));
+  document.querySelectorAll<HTMLButtonElement>('.thumb').forEach((b) => {
+    const n = counts.get(b.dataset.series ?? '') ?? 0;
+    let marker = b.querySelector<HTMLSpanElement>('.key-marker');
+    if (n && !marker) {
+      marker = document.createElement('span');
+      marker.className = 'key-marker';
+      b.prepend(marker);
+    }
+    if (marker) {
+      marker.hidden = n === 0;
+      marker.textContent = `★ ${n}`;
+      marker.title = `${n} key image${n === 1 ? '' : 's'} in this series`;
+    }
+    b.dataset.keyImages = String(n);
+  });
+  for (const s of slots) if (s.series) updateOverlay(s);
+  const slot = slots[active];
+  const where = slot?.series && instanceOf(viewportOf(slot).getCurrentImageId() ?? '');
+  const on = Boolean(where && keyImages.has(keyOf(where.sop, where.frame)));
+  $('#key-image').classList.toggle('active', on);
+  $('#key-image').setAttribute('aria-pressed', String(on));
+}
+
+/** Flag (or unflag) the active viewport's image as a key image, on the server first. */
+async function toggleKeyImage(): Promise<void> {
+  const slot = slots[active];
+  const imageId = slot?.series ? viewportOf(slot).getCurrentImageId() : undefined;
+  const where = imageId ? instanceOf(imageId) : undefined;
+  if (!where) {
+    setStatus('Key image NOT flagged: no image of the archive in this viewport');
+    return;
+  }
+  const key = keyOf(where.sop, where.frame);
+  const flagged = !keyImages.has(key);
+  try {
+    const row = await measurementsApi.keyImage(where.sop, where.frame, flagged);
+    if (row.flagged) keyImages.add(key);
+    else keyImages.delete(key);
+    seriesOfSop.set(where.sop, where.series);
+    setStatus(row.flagged ? 'Key image flagged' : 'Key image flag removed');
+  } catch (e) {
+    setStatus(`Key image NOT ${flagged ? 'flagged' : 'unflagged'}: ${(e as Error).message}`);
+  }
+  markKeyImages();
+}
+
+// --------------------------------------------------------------------------- export
+async function exportStudy(): Promise<void> {
+  const button = $<HTMLButtonElement>('#export');
+  button.disabled = true;
+  setStatus('Exporting the measurements as DICOM (SR and presentation state)...');
+  try {
+    const result = await measurementsApi.exportStudy(studyUid);
+    document.body.dataset.exportedSr = result.sop_instance_uid;
+    document.body.dataset.exportedCount = String(result.measurement_count);
+    await refreshSeriesList();
+    setStatus(describeExport(result));
+  } catch (e) {
+    setStatus(`Export FAILED: ${(e as Error).message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Reload the series list (new series, e.g. an exported SR), keeping the viewports as they are. */
+async function refreshSeriesList(): Promise<void> {
+  await loadSeriesList(studyUid);
+  if (priorUidOpen) await loadSeriesList(priorUidOpen, priorLabel);
+  document.querySelectorAll<HTMLButtonElement>('.thumb').forEach((b) => {
+    b.classList.toggle('active', slots.some((s) => s.series?.uid === b.dataset.series));
+  });
+  markKeyImages();
 }
 
 const ORIENTATION_TAG = {
@@ -1398,7 +1516,13 @@ function updateEdges(slot: Slot, viewport: Types.IStackViewport, imageId: string
   slot.element.dataset.orientation = source?.scheme ?? '';
 }
 
+const NON_IMAGE_MODALITIES = new Set(['SR', 'PR', 'KO', 'DOC']);
+
 async function showSeries(slot: Slot, series: SeriesInfo): Promise<void> {
+  if (NON_IMAGE_MODALITIES.has(series.modality)) {
+    setStatus(`${series.modality} ${series.number} holds no images (a report or presentation state): it is for other DICOM viewers`);
+    return;
+  }
   stopCine(slot);
   slot.series = series;
   slot.defaultVoi = undefined;
@@ -1431,6 +1555,14 @@ function updateOverlay(slot: Slot): void {
   slot.overlay.dataset.projection = projection?.text ?? '';
   slot.overlay.title = projection?.title ?? '';
   lines.push(`Im: ${index + 1}/${total}`);
+  const where = imageId ? instanceOf(imageId) : undefined;
+  const isKey = Boolean(where && keyImages.has(keyOf(where.sop, where.frame)));
+  if (isKey) lines.push('★ Key image');
+  slot.overlay.dataset.keyImage = String(isKey);
+  if (slots.indexOf(slot) === active) {
+    $('#key-image').classList.toggle('active', isKey);
+    $('#key-image').setAttribute('aria-pressed', String(isKey));
+  }
   updateEdges(slot, viewport, imageId);
   const calibration = imageId ? calibrations.get(imageId) : undefined;
   const user = imageId ? userCalibrations.get(imageId) : undefined;
@@ -1695,6 +1827,8 @@ function bindUi(): void {
   $('#flip-v').addEventListener('click', () => flipActive(false));
   $('#link').addEventListener('click', () => setLinked(!linked));
   $('#reset').addEventListener('click', resetActive);
+  $('#key-image').addEventListener('click', () => void toggleKeyImage());
+  $('#export').addEventListener('click', () => void exportStudy());
   $('#cine').addEventListener('click', toggleCine);
   $('#vhs').addEventListener('click', startVhs);
   $('#vhs-next').addEventListener('click', ladderDone);
@@ -1730,6 +1864,7 @@ function bindUi(): void {
       v: () => flipActive(false),
       k: () => setLinked(!linked),
       r: resetActive,
+      f: () => void toggleKeyImage(),
       ' ': toggleCine,
     };
     const action = keys[e.key] ?? keys[e.key.toLowerCase()];
@@ -1788,10 +1923,12 @@ async function main(): Promise<void> {
       const date = str(priors[0], TAG.StudyDate);
       priorLabel = `PRIOR ${date ? `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}` : ''}`.trim();
       await loadSeriesList(priorUid, priorLabel);
+      priorUidOpen = priorUid;
       document.body.dataset.prior = priorUid;
     }
   }
   buildLayout(priorLabel ? '1x2' : '1x1');
+  void loadKeyImages(studyUid);
   setLinked(Boolean(priorLabel));
   if (!series.length) setStatus('This study has no series');
   window.addEventListener('resize', () => engine.resize(true, true));

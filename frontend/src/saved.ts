@@ -9,6 +9,8 @@
  * Pure parts (imageId parsing, request bodies) are exported for the unit tests.
  */
 
+import { keyImageBody, type ExportResult, type KeyImageRow } from './keyimages';
+
 export const API = '/api/v1';
 
 export interface SavedMeasurement {
@@ -120,11 +122,17 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
 }
 
 export const measurementsApi = {
-  list: (study: string): Promise<{ measurements: SavedMeasurement[] }> =>
+  list: (study: string): Promise<{ measurements: SavedMeasurement[]; key_images?: KeyImageRow[] }> =>
     call('GET', `/studies/${encodeURIComponent(study)}/measurements`),
   create: (study: string, body: Record<string, unknown>): Promise<SavedMeasurement> =>
     call('POST', `/studies/${encodeURIComponent(study)}/measurements`, body),
   update: (id: number, body: Record<string, unknown>): Promise<SavedMeasurement> =>
     call('PATCH', `/measurements/${id}`, body),
   remove: (id: number): Promise<void> => call('DELETE', `/measurements/${id}`),
+  /** Flag (or unflag) one frame of an instance as a key image. */
+  keyImage: (sop: string, frame: number, flagged: boolean): Promise<KeyImageRow> =>
+    call('POST', `/instances/${encodeURIComponent(sop)}/key-image`, keyImageBody(frame, flagged)),
+  /** Store a TID 1500 SR and a presentation state of the caller's measurements in the study. */
+  exportStudy: (study: string): Promise<ExportResult> =>
+    call('POST', `/studies/${encodeURIComponent(study)}/measurements/export`, {}),
 };
