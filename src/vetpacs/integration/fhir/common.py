@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 from pydantic import ValidationError
@@ -372,34 +372,3 @@ def searchset(
         for r in resources
     ]
     return bundle
-
-
-T = TypeVar("T")
-
-
-def scan(
-    fetch: Callable[[int, int], tuple[list[T], int]],
-    keep: Callable[[T], bool],
-    *,
-    offset: int,
-    count: int,
-    batch: int = 500,
-) -> tuple[list[T], int]:
-    """Filter a paged domain search in Python: the window [offset, offset+count) and the total kept.
-
-    ``fetch(limit, offset)`` returns one page and the domain total; the FHIR layer uses this for the
-    search parameters the domain search has no filter for (documented as scanning the matches).
-    """
-    kept: list[T] = []
-    total = 0
-    position = 0
-    while True:
-        items, domain_total = fetch(batch, position)
-        for item in items:
-            if keep(item):
-                if offset <= total < offset + count:
-                    kept.append(item)
-                total += 1
-        position += len(items)
-        if not items or position >= domain_total:
-            return kept, total

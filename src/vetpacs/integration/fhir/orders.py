@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import ColumnElement, and_, case, func, not_, select, true
 
 from vetpacs.auth.audit import Database
 from vetpacs.auth.roles import Actor
@@ -35,8 +36,9 @@ from vetpacs.integration.fhir.common import (
 )
 from vetpacs.orders import catalog
 from vetpacs.orders import service as orders
+from vetpacs.orders.lifecycle import ORDERS, STEPS
 from vetpacs.orders.models import OrderStatus, Priority, StepStatus
-from vetpacs.orders.scheduling import get_step
+from vetpacs.orders.scheduling import get_step, step_read, steps_select
 from vetpacs.orders.schemas import OrderCreate, OrderRead, OrderSearch, ProcedureRead, StepRead
 
 S = OrderStatus
@@ -367,14 +369,32 @@ def read_appointment(db: Database, step_pk: int) -> dict[str, Any]:
     return appointment_resource(step, order, _catalog(db))
 
 
+def appointment_status_sql() -> ColumnElement[str]:
+    """:func:`appointment_status` as a SQL expression over a step joined with its order."""
+    return case(
+        (and_(STEPS.c.status == StepStatus.SCHEDULED.value, STEPS.c.start.is_not(None)), "booked"),
+        (STEPS.c.status == StepStatus.SCHEDULED.value, "proposed"),
+        (STEPS.c.status == StepStatus.ARRIVED.value, "arrived"),
+        (STEPS.c.status == StepStatus.IN_PROGRESS.value, "checked-in"),
+        (STEPS.c.status == StepStatus.COMPLETED.value, "fulfilled"),
+        (ORDERS.c.status == OrderStatus.NO_SHOW.value, "noshow"),
+        else_="cancelled",
+    )
+
+
 def search_appointments(db: Database, params: SearchParams) -> tuple[list[dict[str, Any]], int]:
-    """GET Appointment?... (FHIR R4 search): _id, patient, status and date (the step's start)."""
-    query = OrderSearch()
-    checks: list[Any] = []
+    """GET Appointment?... (FHIR R4 search): _id, patient, status and date (the step's start).
+
+    One SQL query over steps joined with their orders (count and page in the database), newest
+    order first, then its steps in order.
+    """
+    where: list[ColumnElement[bool]] = []
     if (raw := params.get("_id")) is not None:
-        checks.append(lambda s, o, v=raw: str(s.id) == v)
+        if not raw.isdigit() or str(int(raw)) != raw:
+            return [], 0
+        where.append(STEPS.c.id == int(raw))
     if (raw := params.get("patient")) is not None:
-        query = query.model_copy(update={"animal_id": parse_reference("patient", raw, "Patient")})
+        where.append(ORDERS.c.animal_id == parse_reference("patient", raw, "Patient"))
     if (raw := params.get("status")) is not None:
         wanted = {v.strip() for v in raw.split(",")}
         unknown = wanted - APPOINTMENT_STATUSES
@@ -382,33 +402,38 @@ def search_appointments(db: Database, params: SearchParams) -> tuple[list[dict[s
             raise FhirError.one(
                 400, "invalid", f"status {sorted(unknown)[0]!r} is not an appointment status", "status"
             )
-        checks.append(lambda s, o: appointment_status(s, o.status) in wanted)
+        where.append(appointment_status_sql().in_(sorted(wanted)))
     if (raw := params.get("date")) is not None:
         span = parse_date_param("date", raw)
-        if not span.negate:
-            updates: dict[str, Any] = {}
-            if span.lo is not None:
-                updates["scheduled_from"] = span.lo.date()
-            if span.hi is not None:
-                updates["scheduled_to"] = span.hi.date()
-            query = query.model_copy(update=updates)
-        checks.append(lambda s, o: s.start is not None and span.contains(s.start))
-
-    kept: list[tuple[StepRead, OrderRead]] = []
-    total, position, batch = 0, 0, 500
-    while True:  # orders page by page, flattened into their steps (newest order first)
-        page = orders.search_orders(db, query.model_copy(update={"limit": batch, "offset": position}))
-        for order in page.items:
-            for step in order.steps:
-                if all(c(step, order) for c in checks):
-                    if params.offset <= total < params.offset + params.count:
-                        kept.append((step, order))
-                    total += 1
-        position += len(page.items)
-        if len(page.items) < batch:
-            break
+        inside: list[ColumnElement[bool]] = []
+        if span.lo is not None:
+            inside.append(STEPS.c.start >= span.lo)
+        if span.hi is not None:
+            inside.append(STEPS.c.start < span.hi)
+        cond: ColumnElement[bool] = and_(true(), *inside)
+        where.append(and_(STEPS.c.start.is_not(None), not_(cond) if span.negate else cond))
+    joined = steps_select().join(ORDERS, ORDERS.c.id == STEPS.c.order_id).where(*where)
+    with db.engine.connect() as conn:
+        total = int(
+            conn.execute(
+                select(func.count())
+                .select_from(STEPS.join(ORDERS, ORDERS.c.id == STEPS.c.order_id))
+                .where(*where)
+            ).scalar_one()
+        )
+        rows = (
+            conn.execute(
+                joined.order_by(ORDERS.c.created_at.desc(), ORDERS.c.id.desc(), STEPS.c.id)
+                .limit(params.count)
+                .offset(params.offset)
+            ).all()
+            if params.count
+            else []
+        )
+    steps = [step_read(r) for r in rows]
+    order_of = {i: orders.get_order(db, i) for i in dict.fromkeys(s.order_id for s in steps)}
     procedures = _catalog(db)
-    return [appointment_resource(s, o, procedures) for s, o in kept], total
+    return [appointment_resource(s, order_of[s.order_id], procedures) for s in steps], total
 
 
 __all__ = [

@@ -7,9 +7,11 @@ take the acting user and write their audit rows and outbox events there).
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select, true
 
 from vetpacs.auth.audit import Database
 from vetpacs.auth.roles import Actor
@@ -21,6 +23,7 @@ from vetpacs.integration.fhir.common import (
     PMS_CLIENT_SYSTEM,
     PMS_PATIENT_SYSTEM,
     V2_0203,
+    DateRange,
     FhirError,
     Issue,
     SearchParams,
@@ -32,7 +35,6 @@ from vetpacs.integration.fhir.common import (
     parse_date_param,
     parse_reference,
     parse_token,
-    scan,
     utc_instant,
     validate,
 )
@@ -48,6 +50,7 @@ from vetpacs.patients.schemas import (
     OwnerRead,
     Sex,
 )
+from vetpacs.patients.service import ANIMALS, LINKS, OWNERS
 
 OWNER_ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RoleClass"
 OWNER_RELATIONSHIP = {"coding": [{"system": OWNER_ROLE_SYSTEM, "code": "OWN", "display": "owner"}]}
@@ -388,72 +391,91 @@ def update_patient(db: Database, animal_id: int, body: Any, *, actor: Actor, iss
     return patient_resource(animal)
 
 
-def _identifier_query(raw: str, issuer: str) -> tuple[AnimalQuery, Any]:
+def _identifier_filter(raw: str, issuer: str) -> ColumnElement[bool] | None:
+    """An ``identifier`` token as a condition on animals (None: a system we do not know, no match)."""
     system, value = parse_token(raw)
     value = value.strip()
     if system == issuer_system(issuer):
-        return AnimalQuery(patient_id=value), lambda a: a.patient_id == value
+        return ANIMALS.c.patient_id == value
     if system == MICROCHIP_SYSTEM:
-        return AnimalQuery(microchip=value), lambda a: a.microchip == value.replace(" ", "")
+        return ANIMALS.c.microchip == value.replace(" ", "")
     if system == PMS_PATIENT_SYSTEM:
-        return AnimalQuery(external_id=value), lambda a: a.external_id == value
+        return ANIMALS.c.external_id == value
     if system not in (None, ""):
-        return AnimalQuery(patient_id="\x00none"), lambda a: False
-    return AnimalQuery(q=value), lambda a: value in (a.patient_id, a.microchip, a.external_id)
+        return None
+    return or_(ANIMALS.c.patient_id == value, ANIMALS.c.microchip == value, ANIMALS.c.external_id == value)
+
+
+def _day_bound(moment: datetime) -> str:
+    """The first YYYYMMDD whose midnight is at or after ``moment`` (dates compare as text)."""
+    day = moment.date() if moment.time() == time() else moment.date() + timedelta(days=1)
+    return day.strftime("%Y%m%d")
+
+
+def date_text_filter(column: Any, span: DateRange) -> ColumnElement[bool]:
+    """A FHIR date parameter on a YYYYMMDD text column: the day's midnight lies in the span."""
+    inside = []
+    if span.lo is not None:
+        inside.append(column >= _day_bound(span.lo))
+    if span.hi is not None:
+        inside.append(column < _day_bound(span.hi))
+    cond: ColumnElement[bool] = and_(true(), *inside)
+    return and_(column != "", not_(cond) if span.negate else cond)
 
 
 def search_patients(db: Database, params: SearchParams, *, issuer: str) -> tuple[list[dict[str, Any]], int]:
-    """GET Patient?... (FHIR R4 search): _id, name, identifier, birthdate, gender and species."""
-    checks: list[Any] = []
+    """GET Patient?... (FHIR R4 search): _id, name, identifier, birthdate, gender and species.
+
+    Every parameter is a condition of one SQL query (count and page in the database); ``name`` is a
+    case-insensitive prefix of the animal's name or of a linked owner's family name.
+    """
     query = AnimalQuery()
+    where: list[ColumnElement[bool]] = []
     if (raw := params.get("_id")) is not None:
         if not raw.isdigit():
             return [], 0
-        checks.append(lambda a, n=int(raw): a.id == n)
+        where.append(ANIMALS.c.id == int(raw))
     if (raw := params.get("identifier")) is not None:
-        query, check = _identifier_query(raw, issuer)
-        checks.append(check)
-    if (raw := params.get("name")) is not None:
-        low = raw.lower()
-        if not query.q:
-            query = query.model_copy(update={"q": raw})
-        checks.append(
-            lambda a: (
-                a.name.lower().startswith(low) or any(o.family_name.lower().startswith(low) for o in a.owners)
-            )
-        )
+        cond = _identifier_filter(raw, issuer)
+        if cond is None:
+            return [], 0
+        where.append(cond)
+    name = params.get("name")
     if (raw := params.get("gender")) is not None:
         if raw not in SEX:
             raise FhirError.one(
                 400, "invalid", f"gender {raw!r} is not male, female, other or unknown", "gender"
             )
-        sex = SEX[raw]
-        checks.append(lambda a: a.sex == sex)
+        where.append(ANIMALS.c.sex == SEX[raw].value)
     if (raw := params.get("birthdate")) is not None:
-        span = parse_date_param("birthdate", raw)
-        checks.append(lambda a: bool(a.birth_date) and span.contains(_da(a.birth_date)))
+        where.append(date_text_filter(ANIMALS.c.birth_date, parse_date_param("birthdate", raw)))
     if (raw := params.get("species")) is not None:
         _system, code = parse_token(raw)
         query = query.model_copy(update={"species": code})
-
-    def fetch(limit: int, offset: int) -> tuple[list[AnimalRead], int]:
-        page = patients.search_animals(db, query.model_copy(update={"limit": limit, "offset": offset}))
-        return page.items, page.total
-
-    if not checks:
-        page = patients.search_animals(
-            db, query.model_copy(update={"limit": max(params.count, 1), "offset": params.offset})
+    with db.engine.connect() as conn:
+        if name is not None:
+            owned = (
+                select(LINKS.c.animal_id)
+                .join(OWNERS, OWNERS.c.id == LINKS.c.owner_id)
+                .where(patients._prefix(conn, OWNERS.c.family_name, name))
+            )
+            where.append(
+                or_(patients._prefix(conn, ANIMALS.c.name, name), ANIMALS.c.id.in_(owned.scalar_subquery()))
+            )
+        matching = patients.matching_animal_ids(conn, query).where(*where)
+        total = int(conn.execute(select(func.count()).select_from(matching.subquery())).scalar_one())
+        ids = (
+            list(
+                conn.execute(
+                    matching.order_by(func.lower(ANIMALS.c.name), ANIMALS.c.id)
+                    .limit(params.count)
+                    .offset(params.offset)
+                ).scalars()
+            )
+            if params.count
+            else []
         )
-        items = page.items if params.count else []
-        return [patient_resource(a) for a in items], page.total
-    kept, total = scan(fetch, lambda a: all(c(a) for c in checks), offset=params.offset, count=params.count)
-    return [patient_resource(a) for a in kept], total
-
-
-def _da(value: str) -> Any:
-    from datetime import datetime
-
-    return datetime.strptime(value, "%Y%m%d")
+    return [patient_resource(patients.get_animal(db, i)) for i in ids], total
 
 
 # --------------------------------------------------------------------------- RelatedPerson
@@ -587,7 +609,7 @@ def search_related_persons(db: Database, params: SearchParams) -> tuple[list[dic
         q = q or value
         checks.append(lambda o: o.external_id == value)
     if (raw := params.get("_id")) is not None:
-        checks.append(lambda o: str(o.id) == raw)
+        checks.append(lambda o, v=raw: str(o.id) == v)
     if (raw := params.get("patient")) is not None:
         animal_id = parse_reference("patient", raw, "Patient")
         try:
@@ -599,20 +621,52 @@ def search_related_persons(db: Database, params: SearchParams) -> tuple[list[dic
         window = matched[params.offset : params.offset + params.count]
         return [related_person_resource(o, animal_id) for o in window], len(matched)
 
-    animals: dict[int, int] = {}
-
-    def keep(owner: OwnerRead) -> bool:
-        if not all(c(owner) for c in checks):
-            return False
-        animal = _owner_animal(db, owner.id)
-        if animal is None:
-            return False
-        animals[owner.id] = animal.id
-        return True
-
-    def fetch(limit: int, offset: int) -> tuple[list[OwnerRead], int]:
-        page = patients.list_owners(db, q=q, limit=limit, offset=offset)
-        return page.items, page.total
-
-    kept, total = scan(fetch, keep, offset=params.offset, count=params.count)
-    return [related_person_resource(o, animals[o.id]) for o in kept], total
+    with db.engine.connect() as conn:
+        where: list[ColumnElement[bool]] = []
+        q = q.strip()
+        if q:  # the owner list's own match, as GET /api/v1/owners?q= does
+            where.append(
+                or_(
+                    patients._prefix(conn, OWNERS.c.family_name, q),
+                    OWNERS.c.external_id == q,
+                    OWNERS.c.phone == q,
+                    func.lower(OWNERS.c.email) == q.lower(),
+                )
+            )
+        if (raw := params.get("name")) is not None:
+            where.append(
+                or_(
+                    patients._prefix(conn, OWNERS.c.family_name, raw),
+                    patients._prefix(conn, OWNERS.c.given_name, raw),
+                )
+            )
+        if (raw := params.get("identifier")) is not None:
+            where.append(OWNERS.c.external_id == parse_token(raw)[1])
+        if (raw := params.get("_id")) is not None:
+            if not raw.isdigit() or str(int(raw)) != raw:
+                return [], 0
+            where.append(OWNERS.c.id == int(raw))
+        # a RelatedPerson is an owner of a live animal; its patient is the one it is primary for
+        first_animal = (
+            select(LINKS.c.animal_id)
+            .join(ANIMALS, ANIMALS.c.id == LINKS.c.animal_id)
+            .where(LINKS.c.owner_id == OWNERS.c.id, ANIMALS.c.merged_into_id.is_(None))
+            .order_by(LINKS.c.is_primary.desc(), func.lower(ANIMALS.c.name), ANIMALS.c.id)
+            .limit(1)
+            .correlate(OWNERS)
+            .scalar_subquery()
+        )
+        where.append(first_animal.is_not(None))
+        total = int(conn.execute(select(func.count()).select_from(OWNERS).where(*where)).scalar_one())
+        rows = (
+            conn.execute(
+                select(OWNERS.c.id, first_animal.label("animal_id"))
+                .where(*where)
+                .order_by(func.lower(OWNERS.c.family_name), OWNERS.c.given_name, OWNERS.c.id)
+                .limit(params.count)
+                .offset(params.offset)
+            ).all()
+            if params.count
+            else []
+        )
+    return [related_person_resource(patients.get_owner(db, r.id), int(r.animal_id)) for r in rows], total
