@@ -77,7 +77,8 @@ def test_link_a_stray_study_then_undo(
     text = row.inner_text()
     assert "PORT-0042" in text and "Dog (UNKNOWN)" in text
     assert "No order matches this study" in text  # the reason, in words
-    assert "DX" in row.locator(".facts").inner_text()  # the modality (from QIDO-RS)
+    # the modality comes from a QIDO-RS query of its own, after the row: wait for it
+    row.locator(".facts", has_text="DX").wait_for()
     # the thumbnail is a real image the browser decoded
     row.locator(".thumb img").wait_for()
     page.wait_for_function(
