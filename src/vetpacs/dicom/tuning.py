@@ -27,9 +27,25 @@ change only how fast it happens:
 - C-GET and C-MOVE handlers must yield Datasets; they yield a ``StoredFile`` placeholder instead,
   and ``send_c_store`` writes that file's stored bytes as ready-made P-DATA-TF PDUs when the peer
   accepted the stored transfer syntax (under a per-association send lock that pynetdicom's own
-  sends take too, so messages never interleave), then waits for the C-STORE response through
-  pynetdicom as usual. Otherwise it decodes the file and lets pynetdicom convert between the
-  uncompressed syntaxes.
+  sends take too, so messages never interleave). Otherwise it decodes the file and lets
+  pynetdicom convert between the uncompressed syntaxes.
+- The C-STORE response to such a raw request is read straight off the socket
+  (``read_store_response``) over plain TCP: the DUL thread reads the socket only under a
+  per-association read lock, which the sender holds from before its request goes out until the
+  response is in. A response made of command PDVs in P-DATA-TF PDUs is decoded directly (Status,
+  Error Comment; ``decode_store_response``, checked against pynetdicom's decode by a unit test);
+  anything else (A-ABORT, A-RELEASE, a C-CANCEL arriving meanwhile, Offending Element, another
+  Message ID, a closed connection) is handed to pynetdicom exactly as its reader would have, and
+  the response then comes through pynetdicom. Over TLS the response always comes through
+  pynetdicom. This saves pynetdicom's DIMSE decode, the pydicom command set and two thread
+  hand-offs per sub-operation.
+- The pause handshake before a sub-operation wakes the association reactor from its idle wait
+  instead of waiting for its millisecond sleep to end (a C-MOVE sub-association's reactor is idle
+  between sub-operations, so each paid up to a millisecond).
+- Association negotiation: ``UserInformationItem.role_selection`` is built once per item
+  (pynetdicom's association logging asked for it per proposed context: quadratic), and
+  conformant UIDs seen in negotiation items are converted and validated once per process
+  (``getscu`` proposes ~120 contexts: some 3,000 ``UID`` objects and regular expressions).
 - C-GET and C-MOVE Pending responses are optional (PS3.4 C.4.2.3.1, C.4.3.3.1); pynetdicom sends
   one after every sub-operation, each built through pydicom (about a fifth of a sub-operation's
   cost on a CT study). At most one Pending response per association goes out every
@@ -54,7 +70,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+from pydicom import config as _pydicom_config
 from pydicom import dcmread
+from pydicom import uid as _pydicom_uid
+from pydicom import valuerep as _valuerep
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -65,8 +84,12 @@ from pynetdicom import dimse_messages as _dimse_messages
 from pynetdicom import dimse_primitives as _dimse_primitives
 from pynetdicom import dsutils as _dsutils
 from pynetdicom import dul as _dul
+from pynetdicom import pdu_items as _pdu_items
+from pynetdicom import pdu_primitives as _pdu_primitives
+from pynetdicom import presentation as _presentation
 from pynetdicom import service_class as _service_class
 from pynetdicom import transport as _transport
+from pynetdicom import utils as _pynetdicom_utils
 from pynetdicom.presentation import PresentationContext
 
 _applied = False
@@ -298,6 +321,31 @@ def _send_c_store_inner(self: Any, dataset: Any, *args: Any, **kwargs: Any) -> A
     return _original_send_c_store(self, dataset.decoded(), *args, **kwargs)
 
 
+def store_request_command(
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    msg_id: int,
+    priority: int = 2,
+    originator_aet: str | None = None,
+    originator_id: int | None = None,
+) -> bytes:
+    """The C-STORE-RQ command set (implicit VR little endian) pynetdicom would send for a data set."""
+    elements: list[tuple[int, str, Any]] = [
+        (0x00000002, "UI", sop_class_uid),
+        (0x00000100, "US", 0x0001),
+        (0x00000110, "US", msg_id),
+        (0x00000700, "US", priority),
+        (0x00000800, "US", 0x0001),
+        (0x00001000, "UI", sop_instance_uid),
+    ]
+    if originator_aet:
+        elements.append((0x00001030, "AE", originator_aet))
+    if originator_id is not None:
+        elements.append((0x00001031, "US", originator_id))
+    body = encode_plain(elements, True)
+    return struct.pack("<HHII", 0, 0, 4, len(body)) + body
+
+
 def _dataset_offset(part10: bytes) -> int:
     """Where the data set starts in a Part 10 byte string (after preamble and file meta)."""
     if part10[128:132] != b"DICM" or part10[132:136] != b"\x02\x00\x00\x00":
@@ -334,60 +382,281 @@ def _raw_send_c_store(
     originator_aet: str | None = None,
     originator_id: int | None = None,
 ) -> Dataset:
-    """C-STORE-RQ (PS3.7 9.3.1.1) of stored bytes, written as whole PDUs; the response via pynetdicom."""
-    cmd = Dataset()
-    cmd.CommandGroupLength = 0
-    cmd.AffectedSOPClassUID = stored.SOPClassUID
-    cmd.CommandField = 0x0001
-    cmd.MessageID = msg_id
-    cmd.Priority = priority
-    cmd.CommandDataSetType = 0x0001
-    cmd.AffectedSOPInstanceUID = stored.SOPInstanceUID
-    if originator_aet:
-        cmd.MoveOriginatorApplicationEntityTitle = originator_aet
-    if originator_id is not None:
-        cmd.MoveOriginatorMessageID = originator_id
-    body = fast_encode(cmd, True, True) or b""
-    cmd.CommandGroupLength = len(body) - 12
-    command = fast_encode(cmd, True, True) or b""
+    """C-STORE-RQ (PS3.7 9.3.1.1) of stored bytes, written as whole PDUs; the response read off
+    the socket (:func:`read_store_response`) or, for anything unusual and over TLS, via pynetdicom."""
+    command = store_request_command(
+        stored.SOPClassUID, stored.SOPInstanceUID, msg_id, priority, originator_aet, originator_id
+    )
     peer_max = int((assoc.acceptor if assoc.is_requestor else assoc.requestor).maximum_length or 0)
     fragment = (peer_max - 6) if peer_max else 1 << 30
     view = memoryview(data)[_dataset_offset(data) :]
     dul = assoc.dul
     sock = dul.socket.socket
     # Pause the association reactor as pynetdicom does, so it cannot take the response.
-    assoc._reactor_checkpoint.clear()
-    while not assoc._is_paused:
-        _time.sleep(0.0001)
+    _pause_reactor(assoc)
     try:
         lock = _send_lock(dul)
         # Let anything pynetdicom already queued (a C-GET pending response) go out first.
         deadline = _time.monotonic() + 5
         while not dul.to_provider_queue.empty() and _time.monotonic() < deadline:
             _time.sleep(0.0002)
-        with lock:
-            buffer = bytearray()
-            _pdus(buffer, context.context_id, memoryview(command), True, fragment)
-            sock.sendall(buffer)
-            step = 1 << 20
-            for start in range(0, len(view), step):
-                buffer = bytearray()
-                end = min(start + step, len(view))
-                # PDV boundaries follow the peer's maximum; the last fragment carries the last flag.
-                chunk = view[start:end]
-                if end < len(view):
-                    _pdus_partial(buffer, context.context_id, chunk, fragment)
-                else:
-                    _pdus(buffer, context.context_id, chunk, False, fragment)
-                sock.sendall(buffer)
-        dul._idle_timer.restart()
-        _cx_id, rsp = assoc.dimse.get_msg(block=True)
+        # Over plain TCP the response is read here: hold the DUL's read lock from before the request
+        # goes out, or the DUL thread could read the (quick) response first.
+        raw_read = type(sock) is socket.socket
+        read_lock: Any = _read_lock(dul) if raw_read else contextlib.nullcontext()
+        with read_lock:
+            _write_store_request(sock, lock, context.context_id, command, view, fragment)
+            dul._idle_timer.restart()
+            status: Dataset | None = None
+            rsp: Any = None
+            if raw_read:  # TLS: the response comes through pynetdicom
+                try:
+                    status = read_store_response(assoc, sock, context.context_id, msg_id)
+                except NoResponse:
+                    status = Dataset()  # no response: rsp stays None, as after pynetdicom's timeout
+        if status is None:
+            _cx_id, rsp = assoc.dimse.get_msg(block=True)
+        elif "Status" in status:
+            return status
     finally:
         assoc._reactor_checkpoint.set()
     if rsp is None:
         assoc._handle_no_response()
         return Dataset()
     return assoc._check_received_status(rsp)  # type: ignore[no-any-return]
+
+
+def _pause_reactor(assoc: Any) -> None:
+    """pynetdicom's pause handshake (clear the checkpoint, wait until the reactor says it is
+    paused), waking the reactor from its idle wait on the DIMSE queue (:func:`_reactor_sleep`)
+    instead of letting it finish a millisecond's sleep first (a C-MOVE sub-association's reactor
+    is idle between sub-operations, so every sub-operation paid that millisecond)."""
+    assoc._reactor_checkpoint.clear()
+    if assoc._is_paused:
+        return
+    q = getattr(getattr(assoc, "dimse", None), "msg_queue", None)
+    while not assoc._is_paused:
+        if q is not None:
+            with q.not_empty:
+                q.not_empty.notify_all()
+        _time.sleep(0.00005)
+
+
+def _write_store_request(
+    sock: socket.socket,
+    lock: threading.Lock,
+    context_id: int,
+    command: bytes,
+    view: memoryview,
+    fragment: int,
+) -> None:
+    """The C-STORE-RQ command and data set as P-DATA-TF PDUs, under the association's send lock."""
+    with lock:
+        buffer = bytearray()
+        _pdus(buffer, context_id, memoryview(command), True, fragment)
+        step = 1 << 20
+        for start in range(0, len(view), step):
+            end = min(start + step, len(view))
+            # PDV boundaries follow the peer's maximum; the last fragment carries the last flag.
+            chunk = view[start:end]
+            if end < len(view):
+                _pdus_partial(buffer, context_id, chunk, fragment)
+            else:
+                _pdus(buffer, context_id, chunk, False, fragment)
+            sock.sendall(buffer)
+            buffer = bytearray()
+        if buffer:  # an empty data set
+            _pdus(buffer, context_id, view, False, fragment)
+            sock.sendall(buffer)
+
+
+_STORE_RSP = 0x8001
+_NO_DATA_SET = 0x0101
+# Command elements a C-STORE-RSP (PS3.7 9.3.1.2) may carry that the raw reader understands; any
+# other element (Offending Element, a data set, ...) sends the response through pynetdicom.
+_RSP_KNOWN = {0x00000000, 0x00000002, 0x00000100, 0x00000120, 0x00000800, 0x00000900, 0x00000902, 0x00001000}
+
+
+class NoResponse(Exception):
+    """The peer sent nothing within the DIMSE timeout."""
+
+
+def decode_store_response(command: bytes | bytearray | memoryview, msg_id: int) -> Dataset | None:
+    """The status of a C-STORE-RSP command set (implicit VR little endian, PS3.7 6.3.1) as
+    pynetdicom's ``_check_received_status`` gives it (Status, and Error Comment when present), or
+    ``None`` when it is anything else: another message, a data set, another Message ID, an element
+    this decoder does not handle. ``None`` means "let pynetdicom decode it"."""
+    data = bytes(command)
+    values: dict[int, bytes] = {}
+    offset, end = 0, len(data)
+    while offset < end:
+        if end - offset < 8:
+            return None
+        group, element, length = struct.unpack_from("<HHI", data, offset)
+        offset += 8
+        tag = (group << 16) | element
+        if tag not in _RSP_KNOWN or length > end - offset or tag in values:
+            return None
+        values[tag] = data[offset : offset + length]
+        offset += length
+
+    def us(tag: int) -> int | None:
+        raw = values.get(tag)
+        if raw is None or len(raw) != 2:
+            return None
+        return int.from_bytes(raw, "little")
+
+    group_length = values.get(0x00000000)
+    if group_length is not None and (
+        len(group_length) != 4 or int.from_bytes(group_length, "little") != len(data) - 12
+    ):
+        return None
+    status_value = us(0x00000900)
+    if (
+        us(0x00000100) != _STORE_RSP
+        or us(0x00000120) != msg_id
+        or us(0x00000800) != _NO_DATA_SET
+        or status_value is None
+    ):
+        return None
+    status = Dataset()
+    status.Status = status_value
+    comment = values.get(0x00000902)
+    if comment is not None:
+        try:
+            text = comment.decode("ascii").rstrip(" \x00")
+        except UnicodeDecodeError:
+            return None
+        if "\\" in text:
+            return None
+        if text:
+            status.ErrorComment = text
+    return status
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytearray:
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+    try:
+        while got < size:
+            n = sock.recv_into(view[got:], size - got)
+            if not n:
+                break
+            got += n
+    finally:
+        view.release()
+    del buf[got:]
+    return buf
+
+
+def _hand_to_pynetdicom(dul: Any, pdus: list[bytearray], closed: bool) -> None:
+    """What pynetdicom's ``_read_pdu_data`` does with PDUs it read (they were read here instead)."""
+    for raw in pdus:
+        try:
+            pdu, event = dul._decode_pdu(raw)
+        except Exception as exc:
+            logging.getLogger("vetpacs.dicom").error("Unable to decode the received PDU data: %s", exc)
+            dul.event_queue.put("Evt19")
+            return
+        dul.event_queue.put(event)
+        dul._recv_pdu.put(pdu)
+    if closed:
+        dul.event_queue.put("Evt17")
+    dul._idle_timer.restart()
+
+
+def read_store_response(assoc: Any, sock: socket.socket, context_id: int, msg_id: int) -> Dataset | None:
+    """Read the C-STORE-RSP for a request just sent, straight off the association's socket.
+
+    The DUL thread reads the socket only under the same per-association read lock, so it takes no
+    PDU while this runs. A response made of command PDVs for ``context_id`` in P-DATA-TF PDUs is
+    decoded here (:func:`decode_store_response`). Anything else (another PDU type, an A-ABORT, a
+    data set, a closed connection, a command this decoder does not know) is given to pynetdicom
+    exactly as its own reader would have, and ``None`` returned: the caller then waits for the
+    response through pynetdicom. Raises :class:`NoResponse` after the DIMSE timeout. The caller
+    holds the read lock (:func:`_read_lock`) from before it sent the request."""
+    dul = assoc.dul
+    timeout = assoc.dimse_timeout
+    deadline = None if timeout is None else _time.monotonic() + timeout
+    pdus: list[bytearray] = []
+    command = bytearray()
+    while True:
+        if not pdus:
+            # Nothing read yet: wait for the peer up to the DIMSE timeout (then abort, as
+            # pynetdicom does); once a PDU has begun, read it as pynetdicom's reader does.
+            left = None if deadline is None else max(0.0, deadline - _time.monotonic())
+            try:
+                ready, _, _ = select.select([sock], [], [], left)
+            except (OSError, ValueError):
+                ready = [sock]
+            if not ready:
+                raise NoResponse
+        try:
+            header = _recv_exact(sock, 6)
+            if len(header) < 6:
+                _hand_to_pynetdicom(dul, pdus, closed=True)
+                return None
+            pdu_type, _, length = struct.unpack(">BBI", header)
+            if pdu_type not in (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07):
+                _hand_to_pynetdicom(dul, pdus, closed=False)
+                dul.event_queue.put("Evt19")
+                return None
+            body = _recv_exact(sock, length)
+        except OSError:
+            _hand_to_pynetdicom(dul, pdus, closed=True)
+            return None
+        pdu = header + body
+        pdus.append(pdu)
+        if len(body) < length:
+            _hand_to_pynetdicom(dul, pdus[:-1], closed=True)
+            return None
+        if pdu_type != 0x04:
+            _hand_to_pynetdicom(dul, pdus, closed=False)
+            return None
+        last = False
+        offset = 6
+        while offset < len(pdu):
+            if last or len(pdu) - offset < 6:
+                last = False
+                break
+            item_len, pc_id, flags = struct.unpack_from(">IBB", pdu, offset)
+            if item_len < 2 or offset + 4 + item_len > len(pdu) or pc_id != context_id or not flags & 0x01:
+                last = False
+                break
+            command += pdu[offset + 6 : offset + 4 + item_len]
+            last = bool(flags & 0x02)
+            offset += 4 + item_len
+        else:
+            if not last:
+                continue  # the command goes on in the next PDU
+            status = decode_store_response(command, msg_id)
+            if status is not None:
+                dul._idle_timer.restart()
+                return status
+        _hand_to_pynetdicom(dul, pdus, closed=False)
+        return None
+
+
+def _read_lock(dul: Any) -> threading.Lock:
+    lock = getattr(dul, "_vp_read_lock", None)
+    if lock is None:
+        lock = dul.__dict__.setdefault("_vp_read_lock", threading.Lock())
+    return lock  # type: ignore[no-any-return]
+
+
+_original_is_transport_event = _dul.DULServiceProvider._is_transport_event
+
+
+def _is_transport_event(self: Any) -> bool:
+    """pynetdicom's socket check and read, under the read lock :func:`read_store_response` takes."""
+    lock = _read_lock(self)
+    if not lock.acquire(timeout=0.05):
+        return False
+    try:
+        return _original_is_transport_event(self)  # type: ignore[no-any-return]
+    finally:
+        lock.release()
 
 
 def _pdus_partial(buffer: bytearray, context_id: int, data: memoryview, fragment: int) -> None:
@@ -555,6 +824,76 @@ def _create_socket(self: Any, address: Any) -> socket.socket:
     return sock
 
 
+def _role_selection(self: Any) -> dict[Any, Any]:
+    """pynetdicom's ``UserInformationItem.role_selection``, built once per item: pynetdicom's
+    association logging asks for it once or twice per proposed presentation context, and each
+    call walked every user data sub-item (quadratic; ~120 contexts from ``getscu``). Rebuilt when
+    the sub-item list changes (another list, or another length)."""
+    items = self.user_data
+    key = (id(items), len(items))
+    cached = self.__dict__.get("_vp_roles")
+    if cached is not None and cached[0] == key:
+        return dict(cached[1])
+    roles: dict[Any, Any] = _original_role_selection.fget(self)  # type: ignore[attr-defined]
+    self.__dict__["_vp_roles"] = (key, roles)
+    return dict(roles)
+
+
+_original_role_selection = _pdu_items.UserInformationItem.role_selection
+_original_set_uid = _pynetdicom_utils.set_uid
+_set_uid_cache: dict[tuple[Any, ...], Any] = {}
+
+
+def _set_uid(
+    value: Any, name: str, allow_empty: bool = True, allow_none: bool = True, validate: bool = True
+) -> Any:
+    """pynetdicom's ``set_uid`` for association negotiation items, remembering conformant UIDs.
+
+    A-ASSOCIATE-RQ decoding converts and validates every abstract and transfer syntax UID
+    (about 1,200 per ``getscu`` association, each through a ``UID`` construction and two regular
+    expressions). A conformant value always gives an equal UID with no warning, so it is kept."""
+    if type(value) is bytes or type(value) is str or type(value) is _pydicom_uid.UID:
+        key = (type(value) is bytes, value, allow_empty, validate)
+        uid = _set_uid_cache.get(key)
+        if uid is not None:
+            return uid
+        uid = _original_set_uid(value, name, allow_empty, allow_none, validate)
+        if uid and uid.is_valid:
+            if len(_set_uid_cache) >= 4096:
+                _set_uid_cache.clear()
+            _set_uid_cache[key] = uid
+        return uid
+    return _original_set_uid(value, name, allow_empty, allow_none, validate)
+
+
+_original_validate_value = _valuerep.validate_value
+_valid_uids: dict[str, None] = {}
+
+
+def _validate_uid_value(vr: str, value: Any, validation_mode: int, validator: Any = None) -> None:
+    """pydicom's ``validate_value`` as ``UID()`` calls it, remembering UIDs that passed.
+
+    Association negotiation builds some 3,000 ``UID`` objects from ``getscu``'s 120 presentation
+    contexts, each validated with a regular expression (about a third of the server's CPU time for
+    an association). The same few hundred SOP class and transfer syntax UIDs come back every time;
+    a valid value needs no second check (validation of a valid value does nothing)."""
+    if (
+        vr == "UI"
+        and validator is None
+        and isinstance(value, str)
+        and validation_mode != _pydicom_config.IGNORE
+    ):
+        if value in _valid_uids:
+            return
+        check: Any = _valuerep.VALIDATORS.get("UI")
+        if check is not None and check("UI", value)[0]:
+            if len(_valid_uids) >= 4096:
+                _valid_uids.clear()
+            _valid_uids[str(value)] = None
+            return
+    _original_validate_value(vr, value, validation_mode, validator)
+
+
 TESTED_PYNETDICOM = "3.0.4"
 
 
@@ -584,6 +923,11 @@ def apply() -> bool:
     _dul.DULServiceProvider.send_pdu = _send_pdu  # type: ignore[method-assign]
     _dul.DULServiceProvider.run_reactor = _dul_run  # type: ignore[method-assign]
     _dul.DULServiceProvider._send = _dul_send  # type: ignore[method-assign]
+    _dul.DULServiceProvider._is_transport_event = _is_transport_event  # type: ignore[method-assign]
+    _pdu_items.UserInformationItem.role_selection = property(_role_selection)  # type: ignore[method-assign,assignment]
+    for module in (_pdu_items, _pdu_primitives, _presentation):
+        module.set_uid = _set_uid  # type: ignore[attr-defined]
+    _pydicom_uid.__dict__["validate_value"] = _validate_uid_value
     _dimse.DIMSEServiceProvider.get_msg = _get_msg  # type: ignore[method-assign]
     _dimse.DIMSEServiceProvider.send_msg = _send_msg  # type: ignore[method-assign]
     _dsutils.encode = fast_encode
