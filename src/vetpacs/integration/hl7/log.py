@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, func, select
 
 from vetpacs.auth.audit import Database
 from vetpacs.errors import NotFound
-from vetpacs.integration.hl7.inbound import MESSAGES
+from vetpacs.integration.hl7.journal import MESSAGES
 
 
 class Hl7MessageQuery(BaseModel):
