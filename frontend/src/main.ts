@@ -16,6 +16,8 @@ import {
   eventTarget,
   metaData,
   init as coreInit,
+  getShouldUseCPURendering,
+  setUseCPURendering,
   utilities as csUtils,
   type Types,
 } from '@cornerstonejs/core';
@@ -47,6 +49,7 @@ import {
 import { edgeLabels, orientationSource, projectionName, type OrientationSource, type Projection } from './orientation';
 import { countBySeries, describeExport, flaggedKeys, keyOf } from './keyimages';
 import { presetsFor, type Preset } from './presets';
+import { chooseBackend, webglRenderer } from './render-backend';
 import {
   SAVED_TOOLS,
   instanceOf,
@@ -1531,6 +1534,9 @@ async function showSeries(slot: Slot, series: SeriesInfo): Promise<void> {
   const viewport = viewportOf(slot);
   await viewport.setStack(ids, 0);
   viewport.render();
+  // Fetch the rest of the stack in the background, nearest slices first, so scrolling is not held
+  // up by the network (Cornerstone's stack prefetch; it follows the current image).
+  if (ids.length > 1) csTools.utilities.stackPrefetch.enable(slot.element);
   setStatus('');
   void restoreSaved(slot, series);
   document.querySelectorAll<HTMLButtonElement>('.thumb').forEach((b) => {
@@ -1582,7 +1588,8 @@ function updateOverlay(slot: Slot): void {
   const zoom = viewport.getZoom();
   slot.overlayBr.textContent = [
     wl ? `W: ${Math.round(wl.windowWidth)} L: ${Math.round(wl.windowCenter)}` : '',
-    `Zoom: ${zoom.toFixed(2)}${invert ? '  Inverted' : ''}`,
+    // The CPU drawing path has no scale until its first image is displayed.
+    `${Number.isFinite(zoom) ? `Zoom: ${zoom.toFixed(2)}` : ''}${invert ? '  Inverted' : ''}`,
   ].join('\n');
   slot.overlay.dataset.index = String(index + 1);
   slot.overlayBr.dataset.ww = wl ? String(Math.round(wl.windowWidth)) : '';
@@ -1884,6 +1891,20 @@ function imageToCanvas(x: number, y: number, slotIndex = active): [number, numbe
   return [c[0], c[1]];
 }
 
+/** Test and benchmark hook: how many images of the active stack are in the cache. */
+function stackStatus(): { total: number; cached: number } {
+  const slot = slots[active];
+  if (!slot?.series) return { total: 0, cached: 0 };
+  const ids = viewportOf(slot).getImageIds();
+  return { total: ids.length, cached: ids.filter((id) => cache.getImage(id) !== undefined).length };
+}
+
+/** Test and benchmark hook: show image `index` (0-based) of the active stack. */
+function scrollTo(index: number): void {
+  const slot = slots[active];
+  if (slot?.series) void viewportOf(slot).setImageIdIndex(index);
+}
+
 // --------------------------------------------------------------------------- start
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
@@ -1903,6 +1924,11 @@ async function main(): Promise<void> {
   document.title = `${name} · VetPACS`;
 
   await coreInit();
+  // Cornerstone's CPU path where WebGL is a software rasteriser (render-backend.ts); ?render= forces.
+  const renderer = webglRenderer();
+  if (chooseBackend(params.get('render'), renderer) === 'cpu') setUseCPURendering(true);
+  document.body.dataset.render = getShouldUseCPURendering() ? 'cpu' : 'gpu';
+  document.body.dataset.webgl = renderer;
   loaderInit({
     maxWebWorkers: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)),
     beforeSend: () => ({ ...SCRIPT_HEADERS }),
@@ -1932,7 +1958,7 @@ async function main(): Promise<void> {
   setLinked(Boolean(priorLabel));
   if (!series.length) setStatus('This study has no series');
   window.addEventListener('resize', () => engine.resize(true, true));
-  (window as unknown as { vetpacs: unknown }).vetpacs = { imageToCanvas, setStatus };
+  (window as unknown as { vetpacs: unknown }).vetpacs = { imageToCanvas, setStatus, stackStatus, scrollTo };
   document.body.dataset.ready = '1';
 }
 
