@@ -207,3 +207,11 @@ def test_negotiation_caches_give_pynetdicom_results() -> None:
     assert tuning._set_uid("1.2.03", "x") == tuning._original_set_uid("1.2.03", "x")
     assert not any("1.2.03" in key for key in tuning._set_uid_cache)
     assert tuning._set_uid(None, "x") is None
+
+
+def test_stored_file_reads_back_its_uids() -> None:
+    stored = tuning.StoredFile("1.2.840.10008.5.1.4.1.1.2", "1.2.3.45", "1.2.840.10008.1.2.1", None, bytes)
+    assert stored.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"
+    assert stored.SOPInstanceUID == "1.2.3.45"  # odd length, padded on the way in
+    assert "SOPInstanceUID" in stored
+    assert stored.SOPInstanceUID.is_valid

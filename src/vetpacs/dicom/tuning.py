@@ -74,7 +74,7 @@ from pydicom import config as _pydicom_config
 from pydicom import dcmread
 from pydicom import uid as _pydicom_uid
 from pydicom import valuerep as _valuerep
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
@@ -222,6 +222,11 @@ def _reactor_sleep(seconds: float) -> None:
             q.not_empty.notify()
 
 
+_SOP_CLASS_UID = BaseTag(0x00080016)
+_SOP_INSTANCE_UID = BaseTag(0x00080018)
+_STATUS = BaseTag(0x00000900)
+
+
 class StoredFile(Dataset):
     """A stored instance to send as a C-STORE sub-operation, by path (or bytes) rather than decoded."""
 
@@ -234,11 +239,20 @@ class StoredFile(Dataset):
         read: Any,
     ) -> None:
         super().__init__()
-        self.SOPClassUID = sop_class_uid
-        self.SOPInstanceUID = sop_instance_uid
-        self._vp_ts = transfer_syntax_uid
-        self._vp_path = path
-        self._vp_read = read
+        # The two elements pynetdicom may read (a failed sub-operation's SOP Instance UID), stored
+        # raw: converted only if read (pydicom's validating __setattr__ cost more than the send).
+        for tag, uid in ((_SOP_CLASS_UID, sop_class_uid), (_SOP_INSTANCE_UID, sop_instance_uid)):
+            value = uid.encode("ascii")
+            if len(value) % 2:
+                value += b"\x00"
+            self._dict[tag] = RawDataElement(tag, "UI", len(value), value, 0, True, True)
+        self.__dict__.update(
+            _vp_class=sop_class_uid,
+            _vp_instance=sop_instance_uid,
+            _vp_ts=transfer_syntax_uid,
+            _vp_path=path,
+            _vp_read=read,
+        )
 
     def decoded(self) -> Dataset:
         """The stored instance, decoded (for peers that need a transfer syntax conversion)."""
@@ -305,16 +319,19 @@ def _send_c_store(self: Any, dataset: Any, *args: Any, **kwargs: Any) -> Any:
 def _send_c_store_inner(self: Any, dataset: Any, *args: Any, **kwargs: Any) -> Any:
     if not isinstance(dataset, StoredFile):
         return _original_send_c_store(self, dataset, *args, **kwargs)
-    context = next(
-        (
-            cx
-            for cx in self.accepted_contexts
-            if cx.abstract_syntax == dataset.SOPClassUID
-            and cx.transfer_syntax[0] == dataset._vp_ts
-            and cx.as_scu
-        ),
-        None,
-    )
+    # The accepted contexts are fixed once the association is up: look each pair up once.
+    contexts = self.__dict__.setdefault("_vp_store_contexts", {})
+    key = (dataset._vp_class, dataset._vp_ts)
+    if key not in contexts:
+        contexts[key] = next(
+            (
+                cx
+                for cx in self.accepted_contexts
+                if cx.abstract_syntax == key[0] and cx.transfer_syntax[0] == key[1] and cx.as_scu
+            ),
+            None,
+        )
+    context = contexts[key]
     if context is not None:
         data = dataset._vp_path.read_bytes() if dataset._vp_path is not None else dataset._vp_read()
         return _raw_send_c_store(self, context, dataset, data, *args, **kwargs)
@@ -385,7 +402,7 @@ def _raw_send_c_store(
     """C-STORE-RQ (PS3.7 9.3.1.1) of stored bytes, written as whole PDUs; the response read off
     the socket (:func:`read_store_response`) or, for anything unusual and over TLS, via pynetdicom."""
     command = store_request_command(
-        stored.SOPClassUID, stored.SOPInstanceUID, msg_id, priority, originator_aet, originator_id
+        stored._vp_class, stored._vp_instance, msg_id, priority, originator_aet, originator_id
     )
     peer_max = int((assoc.acceptor if assoc.is_requestor else assoc.requestor).maximum_length or 0)
     fragment = (peer_max - 6) if peer_max else 1 << 30
@@ -520,7 +537,7 @@ def decode_store_response(command: bytes | bytearray | memoryview, msg_id: int) 
     ):
         return None
     status = Dataset()
-    status.Status = status_value
+    status._dict[_STATUS] = DataElement(_STATUS, "US", status_value)
     comment = values.get(0x00000902)
     if comment is not None:
         try:
