@@ -6,6 +6,7 @@ hands anything unusual to pynetdicom; either way every sub-operation's status mu
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -88,7 +89,12 @@ def failure_with_offending_element() -> Dataset:
 
 
 def c_get(
-    server: LiveServer, uid: str, storage: dict[str, set[str]], answers: list[object]
+    server: LiveServer,
+    uid: str,
+    storage: dict[str, set[str]],
+    answers: list[object],
+    port: int | None = None,
+    tls: tuple[ssl.SSLContext, str] | None = None,
 ) -> tuple[list[tuple[Dataset, Dataset | None]], list[str]]:
     """C-GET with pynetdicom; the n-th C-STORE sub-operation is answered with ``answers[n]``."""
     received: list[str] = []
@@ -101,7 +107,12 @@ def c_get(
     ae = requestor("PYGET", contexts)
     roles = [build_role(sop, scp_role=True) for sop in storage]
     assoc = ae.associate(
-        HOST, server.dicom_port, ae_title=AET, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+        HOST,
+        port or server.dicom_port,
+        ae_title=AET,
+        ext_neg=roles,
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+        tls_args=tls,
     )
     assert assoc.is_established
     try:
@@ -252,3 +263,29 @@ def test_get_cancelled_after_the_first_sub_operation(
     assert len(received) == 1
     assert counts(final) == (1, 0, 0)
     assert final.NumberOfRemainingSuboperations == len(instances) - 1
+
+
+def test_get_over_tls(
+    server_factory: object,
+    tmp_path: Path,
+    demo_files: list[Path],
+    study: tuple[str, dict[str, set[str]], set[str]],
+) -> None:
+    """Over TLS the sub-operations' responses come through pynetdicom; counts are the same."""
+    from test_tls import self_signed
+
+    cert, key = self_signed(tmp_path)
+    tls_port = free_port()
+    srv: LiveServer = server_factory(  # type: ignore[operator]
+        VETPACS_TLS_CERT=str(cert), VETPACS_TLS_KEY=str(key), VETPACS_DICOM_TLS_PORT=str(tls_port)
+    )
+    srv.start()
+    proc = dcmtk("storescu", "-aec", AET, HOST, str(srv.dicom_port), *[str(f) for f in demo_files])
+    assert proc.returncode == 0, proc.stderr
+    uid, storage, instances = study
+    context = ssl.create_default_context(cafile=str(cert))
+    answers = [failure_with_comment(), 0xB007]
+    responses, received = c_get(srv, uid, storage, answers, port=tls_port, tls=(context, "localhost"))
+    assert set(received) == instances
+    assert responses[-1][0].Status == 0xB000
+    assert counts(responses[-1][0]) == (len(instances) - 2, 1, 1)
