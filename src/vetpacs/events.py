@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, DateTime, Integer, String, Table, Text, insert
+from sqlalchemy import Connection, DateTime, Engine, Integer, String, Table, Text, func, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vetpacs.db.base import Base
@@ -55,3 +55,40 @@ def emit(
             created_at=datetime.now(UTC).replace(tzinfo=None),
         )
     )
+
+
+BATCH = 500  # events read at most per call of :func:`events_after`
+
+
+def newest_event_id(engine: Engine) -> int:
+    """The newest outbox event id (0 when the outbox is empty): where a new stream starts."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.max(OUTBOX.c.id))).scalar() or 0)
+
+
+def events_after(engine: Engine, low: int) -> list[dict[str, Any]]:
+    """Outbox events with an id above ``low``, oldest first, without their payload (what
+    ``/api/v1/events`` streams)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                OUTBOX.c.id,
+                OUTBOX.c.type,
+                OUTBOX.c.aggregate_type,
+                OUTBOX.c.aggregate_id,
+                OUTBOX.c.created_at,
+            )
+            .where(OUTBOX.c.id > low)
+            .order_by(OUTBOX.c.id)
+            .limit(BATCH)
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "type": r.type,
+            "aggregate_type": r.aggregate_type,
+            "aggregate_id": r.aggregate_id,
+            "at": r.created_at.isoformat() + "Z",
+        }
+        for r in rows
+    ]

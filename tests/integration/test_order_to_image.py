@@ -29,6 +29,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 
 from conftest import LiveServer  # type: ignore[import-not-found]
+from modality_sim import PATIENT_KEYWORDS  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.integration
 
@@ -102,23 +103,6 @@ MWL_KEYS = [
     "ScheduledProcedureStepSequence[0].ScheduledProtocolCodeSequence",
     "ScheduledProcedureStepSequence[0].ScheduledProcedureStepStatus",
     "ScheduledProcedureStepSequence[0].ScheduledStationName",
-]
-
-PATIENT_KEYWORDS = [
-    "PatientName",
-    "PatientID",
-    "IssuerOfPatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "PatientWeight",
-    "PatientSpeciesDescription",
-    "PatientSpeciesCodeSequence",
-    "PatientBreedDescription",
-    "PatientSexNeutered",
-    "ResponsiblePerson",
-    "ResponsiblePersonRole",
-    "ResponsibleOrganization",
-    "OtherPatientIDsSequence",
 ]
 
 

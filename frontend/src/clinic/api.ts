@@ -71,9 +71,15 @@ async function failure(response: Response): Promise<ApiError> {
 }
 
 /** Call the API; path is below /api/v1 (e.g. `/animals`) or absolute (starting with `/health`...). */
-export async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+export async function request<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  signal?: AbortSignal,
+  extraHeaders: Record<string, string> = {},
+): Promise<T> {
   const url = path.startsWith('/api/') || path.startsWith('/health') || path.startsWith('/dicom-web') ? path : API + path;
-  const headers: Record<string, string> = { Accept: 'application/json', ...SCRIPT_HEADERS };
+  const headers: Record<string, string> = { Accept: 'application/json', ...SCRIPT_HEADERS, ...extraHeaders };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const response = await fetch(url, {
     method,
@@ -91,7 +97,8 @@ export async function request<T>(method: string, path: string, body?: unknown, s
 
 export const get = <T>(path: string, query?: Query, signal?: AbortSignal): Promise<T> =>
   request<T>('GET', path + queryString(query), undefined, signal);
-export const post = <T>(path: string, body?: unknown): Promise<T> => request<T>('POST', path, body ?? {});
+export const post = <T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T> =>
+  request<T>('POST', path, body ?? {}, undefined, headers);
 export const patch = <T>(path: string, body: unknown): Promise<T> => request<T>('PATCH', path, body);
 export const del = <T = void>(path: string): Promise<T> => request<T>('DELETE', path);
 

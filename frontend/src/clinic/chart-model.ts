@@ -1,9 +1,9 @@
 /**
  * Shapes of the patients API (src/vetpacs/patients/schemas.py) as the front-desk screens use them,
- * with the small formatting helpers they share, and a POST that sends an Idempotency-Key (api.ts's
- * post() takes no headers): a retried create answers the first result instead of a second record.
+ * with the small formatting helpers they share, and a POST that sends an Idempotency-Key: a
+ * retried create answers the first result instead of a second record.
  */
-import { API, ApiError, type FieldError, toLogin } from './api';
+import { post } from './api';
 
 export type Sex = 'M' | 'F' | 'O';
 export type Neuter = 'ALTERED' | 'UNALTERED' | '';
@@ -111,35 +111,11 @@ export function newKey(): string {
 }
 
 /**
- * POST a create with an Idempotency-Key header (same cookie, marking and error handling as api.ts):
- * the same key and body again answer the first result, so a retry after a lost answer is safe.
+ * POST a create with an Idempotency-Key header: the same key and body again answer the first
+ * result, so a retry after a lost answer is safe.
  */
-export async function postIdempotent<T>(path: string, body: unknown, key: string): Promise<T> {
-  const response = await fetch(API + path, {
-    method: 'POST',
-    credentials: 'same-origin',
-    headers: {
-      Accept: 'application/json',
-      'Content-Type': 'application/json',
-      'X-Requested-With': 'XMLHttpRequest',
-      'Idempotency-Key': key,
-    },
-    body: JSON.stringify(body),
-  });
-  if (response.status === 401) toLogin();
-  if (!response.ok) {
-    let detail = `${response.status} ${response.statusText}`;
-    let errors: FieldError[] = [];
-    try {
-      const problem = (await response.json()) as { detail?: string; title?: string; errors?: FieldError[] };
-      detail = problem.detail || problem.title || detail;
-      if (Array.isArray(problem.errors)) errors = problem.errors;
-    } catch {
-      /* not JSON: keep the status line */
-    }
-    throw new ApiError(response.status, detail, errors);
-  }
-  return (await response.json()) as T;
+export function postIdempotent<T>(path: string, body: unknown, key: string): Promise<T> {
+  return post<T>(path, body, { 'Idempotency-Key': key });
 }
 
 /**

@@ -22,10 +22,9 @@ import anyio
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Engine, func, select
 
 from vetpacs.auth import Actor, Permission
-from vetpacs.events import OUTBOX
+from vetpacs.events import BATCH, events_after, newest_event_id
 from vetpacs.web.deps import archive_of, audit, client_address, require
 
 router = APIRouter(tags=["events"])
@@ -33,7 +32,6 @@ Reader = Annotated[Actor, Depends(require(Permission.ORDERS_READ))]
 
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
-BATCH = 500
 LATE_WINDOW = 200  # ids below the cursor re-read: PostgreSQL may commit a lower id after a higher one
 
 
@@ -48,38 +46,6 @@ def _stop_event(app: Any) -> threading.Event:
 def stop_streams(app: FastAPI) -> None:
     """End every open event stream of ``app`` (the server is shutting down)."""
     _stop_event(app).set()
-
-
-def newest_event_id(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.max(OUTBOX.c.id))).scalar() or 0)
-
-
-def events_after(engine: Engine, low: int) -> list[dict[str, Any]]:
-    """Outbox events with an id above ``low``, oldest first, without their payload."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                OUTBOX.c.id,
-                OUTBOX.c.type,
-                OUTBOX.c.aggregate_type,
-                OUTBOX.c.aggregate_id,
-                OUTBOX.c.created_at,
-            )
-            .where(OUTBOX.c.id > low)
-            .order_by(OUTBOX.c.id)
-            .limit(BATCH)
-        ).all()
-    return [
-        {
-            "id": r.id,
-            "type": r.type,
-            "aggregate_type": r.aggregate_type,
-            "aggregate_id": r.aggregate_id,
-            "at": r.created_at.isoformat() + "Z",
-        }
-        for r in rows
-    ]
 
 
 def sse(event: dict[str, Any]) -> str:
