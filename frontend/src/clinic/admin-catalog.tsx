@@ -9,6 +9,8 @@ import { useState } from 'preact/hooks';
 import { FormError } from './admin-kit';
 import { conflictMessage, fieldMessage, formToHours, hoursSummary, hoursToForm, WEEKDAY_NAMES, WEEKDAYS, type OpeningHours, type Weekday } from './admin-model';
 import { get, patch, post } from './api';
+import type { SpeciesRead } from './chart-model';
+import type { ProcedureRead } from './order-model';
 import { Empty, ErrorBanner, Field, Loading, useAction, useAsync } from './ui';
 
 // ------------------------------------------------------------------ stations
@@ -205,29 +207,9 @@ export function StationsSection(): JSX.Element {
 
 // ------------------------------------------------------------------ procedures
 
-interface Procedure {
-  id: number;
-  code: string;
-  coding_scheme: string;
-  name: string;
-  modality: string;
-  body_region: string;
-  default_views: string[];
-  species_codes: string[];
-  duration_minutes: number;
-  fee_code: string;
-  active: boolean;
-}
+type Procedure = ProcedureRead;
 
-interface Species {
-  id: number;
-  code: string;
-  coding_scheme: string;
-  name: string;
-  common_name: string;
-  latin_name: string;
-  active: boolean;
-}
+type Species = SpeciesRead;
 
 const list = (text: string): string[] =>
   text
