@@ -8,6 +8,7 @@ from vetpacs.measurements import models as measurement_models
 from vetpacs.nodes import models as node_models
 from vetpacs.orders import models as order_models
 from vetpacs.patients import models as patient_models
+from vetpacs.reports import models as report_models
 
 __all__ = [
     "archive_models",
@@ -18,4 +19,5 @@ __all__ = [
     "node_models",
     "order_models",
     "patient_models",
+    "report_models",
 ]

@@ -1,0 +1,1 @@
+"""Reports: templates, drafts, signing, amendments, the PDF and its DICOM Encapsulated PDF copy."""
