@@ -1,0 +1,1 @@
+"""Billing: the fee list, charges posted from performed procedures, voids and the missed-charge report."""
