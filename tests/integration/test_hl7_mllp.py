@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from io import BytesIO
@@ -233,6 +234,51 @@ def test_a47_changes_the_patient_id_of_stored_studies(srv: LiveServer, tmp_path:
     assert "MSA|AE|ADT4703" in out and "already used" in out
     (still,) = findscu(srv, "-S", keys, tmp_path / "still")
     assert still.PatientID == "PMS4799"
+
+
+def test_images_sent_under_the_old_id_after_a47_follow_the_animal(srv: LiveServer, tmp_path: Path) -> None:
+    """A modality that fetched its worklist before an ADT^A47 still sends the old Patient ID: the
+    study links to its order and is filed under the animal's new identity, not queued as a mismatch."""
+    messages = (
+        "MSH|^~\\&|PMS|CLINIC|VETPACS|VETPACS|20300103090000||ADT^A04^ADT_A01|ADT4801|P|2.5.1\n"
+        "PID|1||PMS4801^^^PMS^PI||JONES^Luna||20210101|F^Y\n",
+        "MSH|^~\\&|PMS|CLINIC|VETPACS|VETPACS|20300103090100||ORM^O01|ORM4801|P|2.3.1\n"
+        "PID|1||PMS4801^^^PMS^PI||JONES^Luna\n"
+        "ORC|NW|PL4801\n"
+        "OBR|1|PL4801||DX-THX2^Thorax, 2 views^99VETPACS||||||||||||VET^Sarah"
+        "||H7ACC48|RP4801|SPS4801||||DX\n",
+        "MSH|^~\\&|PMS|CLINIC|VETPACS|VETPACS|20300103090200||ADT^A47^ADT_A30|ADT4802|P|2.5.1\n"
+        "EVN|A47|20300103090200\n"
+        "PID|1||PMS4899^^^PMS^PI||JONES^Luna\n"
+        "MRG|PMS4801^^^PMS^PI\n",
+    )
+    for i, text in enumerate(messages):
+        out = mllp_send(srv, write(tmp_path, f"m{i}.hl7", text))
+        assert "MSA|AA|" in out, out
+    study_uid = generate_uid()
+    image = dx_file(tmp_path / "late.dcm", patient_id="PMS4801", study_uid=study_uid)
+    ds = dcmread(image)
+    ds.PatientName = "JONES^Luna"
+    ds.AccessionNumber = "H7ACC48"
+    ds.save_as(image, enforce_file_format=True)
+    proc = dcmtk("storescu", "-aet", "HL7TEST", "-aec", AET, HOST, str(srv.dicom_port), str(image))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    with httpx.Client(base_url=srv.http_url, headers=srv.auth_headers(), timeout=30) as api:
+        deadline = time.monotonic() + 20
+        while True:
+            (order,) = api.get("/api/v1/orders", params={"accession_number": "H7ACC48"}).json()["items"]
+            if order["status"] == "images_received" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert order["status"] == "images_received"
+        queued = api.get("/api/v1/reconciliation", params={"status": "open"}).json()
+        assert study_uid not in [item["study_instance_uid"] for item in queued]
+    keys = ["QueryRetrieveLevel=STUDY", f"StudyInstanceUID={study_uid}", "PatientID", "PatientName"]
+    (found,) = findscu(srv, "-S", keys, tmp_path / "late")
+    assert found.PatientID == "PMS4899"
+    assert str(found.PatientName) == "JONES^Luna"
+    assert dcmread(BytesIO(stored_bytes(srv, ds.SOPInstanceUID))).PatientID == "PMS4801"  # kept as received
 
 
 def test_bad_input_does_not_stop_the_listener(srv: LiveServer, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from vetpacs import events
 from vetpacs.archive.context import Archive, Origin, OriginKind, StudyStored
+from vetpacs.archive.corrections import correct_study_in
 from vetpacs.archive.models import Study
 from vetpacs.auth.audit import AUDIT, audit_row, record_in, utcnow
 from vetpacs.auth.roles import SYSTEM, Actor
@@ -38,6 +39,7 @@ from vetpacs.orders.models import (
 )
 from vetpacs.orders.service import advance_order, can_advance
 from vetpacs.patients.models import Animal, AnimalOwner, Owner, Species
+from vetpacs.patients.service import FORMER_IDS, dicom_patient_attributes, former_patient_ids
 
 log = logging.getLogger("vetpacs.orders.linking")
 
@@ -114,6 +116,12 @@ def _animal_identity(conn: Connection, animal_id: int) -> Any:
     ).first()
 
 
+def arrived_under_former_id(conn: Connection, animal_id: int, study: StudyStored) -> bool:
+    """Whether the study carries a Patient ID the animal had before an identifier change (ADT^A47)
+    or a merge (ADT^A40): a modality that fetched its worklist earlier still sends the old one."""
+    return bool(study.patient_id) and study.patient_id in former_patient_ids(conn, animal_id)
+
+
 def check_demographics(conn: Connection, animal_id: int, study: StudyStored) -> Conflicts | None:
     """Compare the study's patient attributes with the animal's record; None when they agree.
 
@@ -124,7 +132,11 @@ def check_demographics(conn: Connection, animal_id: int, study: StudyStored) -> 
     if a is None:
         return Conflicts("no-animal", [f"the order's animal {animal_id} does not exist"])
     found: list[tuple[str, str]] = []
-    if study.patient_id and study.patient_id != a.patient_id:
+    if (
+        study.patient_id
+        and study.patient_id != a.patient_id
+        and not arrived_under_former_id(conn, animal_id, study)
+    ):
         found.append(("patient-id-mismatch", f"Patient ID {study.patient_id!r} is not {a.patient_id!r}"))
     species_names = {
         v.strip().upper()
@@ -179,8 +191,24 @@ def find_candidates(conn: Connection, study: StudyStored, limit: int = 10) -> li
 
     active = ORDERS.c.status.not_in(INACTIVE | {OrderStatus.BILLED.value, OrderStatus.REPORTED.value})
     animal_filters = []
+    formerly: set[int] = set()  # animals that had this Patient ID before a change or a merge
     if study.patient_id:
         animal_filters.append(ANIMALS.c.patient_id == study.patient_id)
+        formerly = set(
+            conn.execute(select(FORMER_IDS.c.animal_id).where(FORMER_IDS.c.patient_id == study.patient_id))
+            .scalars()
+            .all()
+        ) | set(
+            conn.execute(
+                select(ANIMALS.c.merged_into_id).where(
+                    ANIMALS.c.patient_id == study.patient_id, ANIMALS.c.merged_into_id.is_not(None)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if formerly:
+            animal_filters.append(ANIMALS.c.id.in_(formerly))
     if given:
         animal_filters.append(func.upper(ANIMALS.c.name) == given.upper())
     if animal_filters:
@@ -203,6 +231,8 @@ def find_candidates(conn: Connection, study: StudyStored, limit: int = 10) -> li
         for r in rows:
             if study.patient_id and r.patient_id == study.patient_id:
                 add(r.oid, r.id, 8, "same patient id")
+            elif r.id in formerly:
+                add(r.oid, r.id, 8, "former patient id")
             if given and (r.name or "").upper() == given.upper():
                 add(r.oid, r.id, 4, "same animal name")
                 if family and (r.family_name or "").upper() == family.upper():
@@ -490,6 +520,16 @@ def link_or_queue_many_in(conn: Connection, studies: list[StudyStored]) -> None:
             actor=LINK_ACTOR,
             reason=f"images received ({study.origin.describe()})",
         )
+        if arrived_under_former_id(conn, order.animal_id, study):
+            # Filed under the animal's current identity, as the merge or change did for its older
+            # studies (index and served headers; the stored bytes stay as received).
+            correct_study_in(
+                conn,
+                study.study_instance_uid,
+                dicom_patient_attributes(conn, order.animal_id),
+                actor=LINK_ACTOR,
+                reason=f"arrived under the former Patient ID {study.patient_id}",
+            )
     queue_many_in(conn, unmatched)
 
 

@@ -28,6 +28,7 @@ from vetpacs.orders.models import Order, ReconciliationItem
 from vetpacs.patients.schemas import IdentifierChange, MergeResult
 from vetpacs.patients.service import (
     ANIMALS,
+    FORMER_IDS,
     LINKS,
     _animal_read,
     _animal_row,
@@ -35,6 +36,7 @@ from vetpacs.patients.service import (
     _live_animal_row,
     _write,
     dicom_patient_attributes,
+    record_former_id_in,
 )
 
 ORDERS: Table = cast(Table, Order.__table__)
@@ -110,6 +112,9 @@ def merge_animals(archive: Archive, survivor_id: int, merged_id: int, *, actor: 
             .values(merged_into_id=survivor_id, updated_at=now)
         )
         conn.execute(update(ANIMALS).where(ANIMALS.c.id == survivor_id).values(updated_at=now))
+        conn.execute(
+            update(FORMER_IDS).where(FORMER_IDS.c.animal_id == merged_id).values(animal_id=survivor_id)
+        )
         attributes = dicom_patient_attributes(conn, survivor_id)
         reason = f"animal {merged.patient_id} merged into {survivor.patient_id}"
         studies = [uid for uid in _studies_of(conn, merged) if merged.patient_id != survivor.patient_id]
@@ -183,6 +188,10 @@ def change_identifier(
             conn.execute(
                 update(ANIMALS).where(ANIMALS.c.id == animal_id).values(**changes, updated_at=utcnow())
             )
+            if "patient_id" in changes:
+                record_former_id_in(
+                    conn, animal_id, before.patient_id, before.issuer_of_patient_id, "changed"
+                )
             attributes = dicom_patient_attributes(conn, animal_id)
             new_pid = changes.get("patient_id", before.patient_id)
             reason = f"identifier of animal {before.patient_id} changed" + (

@@ -90,6 +90,24 @@ class Animal(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class FormerPatientId(Base):
+    """A Patient ID an animal was known by before: changed (HL7 ADT^A47) or merged away (ADT^A40).
+
+    Images a modality still sends under such an ID belong to the animal; the linker files them under
+    its current identity (``orders.linking``). Merges also leave the merged row with
+    ``merged_into_id``; this table covers identifier changes, which leave no other trace.
+    """
+
+    __tablename__ = "animal_former_ids"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    animal_id: Mapped[int] = mapped_column(ForeignKey("animals.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    issuer_of_patient_id: Mapped[str] = mapped_column(String(64), default="")
+    reason: Mapped[str] = mapped_column(String(16))  # changed | merged
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class AnimalOwner(Base):
     """An owner of an animal (one primary owner gives the Responsible Person)."""
 

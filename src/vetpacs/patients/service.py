@@ -39,7 +39,7 @@ from vetpacs import events
 from vetpacs.auth.audit import Database, record_in, utcnow
 from vetpacs.auth.roles import Actor
 from vetpacs.errors import Conflict, Invalid, NotFound
-from vetpacs.patients.models import Animal, AnimalOwner, Owner
+from vetpacs.patients.models import Animal, AnimalOwner, FormerPatientId, Owner
 from vetpacs.patients.schemas import (
     AnimalCreate,
     AnimalOwnerRead,
@@ -65,6 +65,7 @@ from vetpacs.patients.vocabulary import (
 OWNERS: Table = cast(Table, Owner.__table__)
 ANIMALS: Table = cast(Table, Animal.__table__)
 LINKS: Table = cast(Table, AnimalOwner.__table__)
+FORMER_IDS: Table = cast(Table, FormerPatientId.__table__)
 
 DEFAULT_PATIENT_ID_PREFIX = "VP"
 DEFAULT_ISSUER = "VETPACS"
@@ -606,6 +607,29 @@ def _code_item(value: str, scheme: str, meaning: str) -> Dataset:
 def _ds_number(value: float) -> str:
     """A DS value (at most 16 characters): 34.2, 585, 0.125."""
     return f"{value:.3f}".rstrip("0").rstrip(".")[:16]
+
+
+def record_former_id_in(conn: Connection, animal_id: int, patient_id: str, issuer: str, reason: str) -> None:
+    """Remember that ``animal_id`` was known as ``patient_id`` (caller's transaction; ``reason``
+    ``changed`` or ``merged``). The former IDs of an animal merged away move with it."""
+    conn.execute(
+        insert(FORMER_IDS).values(
+            animal_id=animal_id,
+            patient_id=patient_id,
+            issuer_of_patient_id=issuer,
+            reason=reason,
+            created_at=utcnow(),
+        )
+    )
+
+
+def former_patient_ids(conn: Connection, animal_id: int) -> set[str]:
+    """Every Patient ID the animal was known by: changed ones (ADT^A47) and those of the animals
+    merged into it (ADT^A40), its current one excluded."""
+    changed = conn.execute(select(FORMER_IDS.c.patient_id).where(FORMER_IDS.c.animal_id == animal_id))
+    merged = conn.execute(select(ANIMALS.c.patient_id).where(ANIMALS.c.merged_into_id == animal_id))
+    current = conn.execute(select(ANIMALS.c.patient_id).where(ANIMALS.c.id == animal_id)).scalar()
+    return ({r[0] for r in changed} | {r[0] for r in merged}) - {current}
 
 
 def resolve_merged(conn: Connection, animal_id: int) -> Row[Any]:
