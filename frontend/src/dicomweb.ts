@@ -64,6 +64,8 @@ export const TAG = {
   InstanceNumber: '00200013',
   Modality: '00080060',
   PatientName: '00100010',
+  PatientID: '00100020',
+  ModalitiesInStudy: '00080061',
   PatientSpeciesDescription: '00102201',
   NumberOfFrames: '00280008',
   NumberOfSeriesRelatedInstances: '00201209',

@@ -49,6 +49,7 @@ import {
 import { edgeLabels, orientationSource, projectionName, type OrientationSource, type Projection } from './orientation';
 import { countBySeries, describeExport, flaggedKeys, keyOf } from './keyimages';
 import { presetsFor, type Preset } from './presets';
+import { listPriors, priorHref, priorText, priorsQuery } from './priors';
 import { chooseBackend, webglRenderer } from './render-backend';
 import {
   SAVED_TOOLS,
@@ -1906,6 +1907,43 @@ function scrollTo(index: number): void {
 }
 
 // --------------------------------------------------------------------------- start
+/** The animal's other studies from the archive; each opens beside this one (priors.ts). */
+async function showPriors(study: DicomJson): Promise<void> {
+  const list = $('#prior-list');
+  const query = priorsQuery(study);
+  if (!query) {
+    list.replaceChildren();
+    return;
+  }
+  let priors;
+  try {
+    priors = listPriors(await getJson(query), studyUid);
+  } catch (e) {
+    setStatus(`Priors not listed: ${(e as Error).message}`);
+    return;
+  }
+  $('#priors').hidden = false;
+  list.replaceChildren(
+    ...priors.map((p) => {
+      const li = document.createElement('li');
+      const a = document.createElement('a');
+      a.href = priorHref(location.search, studyUid, p.uid);
+      a.textContent = priorText(p);
+      a.title = `Open beside this study${p.accession ? ` (accession ${p.accession})` : ''}`;
+      a.dataset.study = p.uid;
+      if (p.uid === priorUidOpen) a.setAttribute('aria-current', 'true');
+      li.append(a);
+      return li;
+    }),
+  );
+  if (!priors.length) {
+    const li = document.createElement('li');
+    li.className = 'hint';
+    li.textContent = 'No other study of this animal in the archive';
+    list.append(li);
+  }
+}
+
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
   let study: DicomJson;
@@ -1955,6 +1993,7 @@ async function main(): Promise<void> {
   }
   buildLayout(priorLabel ? '1x2' : '1x1');
   void loadKeyImages(studyUid);
+  void showPriors(study);
   setLinked(Boolean(priorLabel));
   if (!series.length) setStatus('This study has no series');
   window.addEventListener('resize', () => engine.resize(true, true));

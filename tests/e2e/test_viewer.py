@@ -300,3 +300,46 @@ def test_prior_opens_beside_the_current_study(
     shot(page, "viewer-prior-rotated")
     page.click("#reset")
     assert page.get_attribute('[data-viewport="0"]', "data-rotation") is None
+
+
+def test_prior_list_comes_from_the_archive(
+    demo_server: LiveServer, demo_files: list[Path], browser_page: Any
+) -> None:
+    """Opened by accession number, the viewer lists the animal's other studies (QIDO by Patient ID),
+    newest first; choosing one opens it beside the current study."""
+    page = browser_page
+    studies = datasets_by_accession(demo_files)
+    current = studies["VPD0070008"][0]
+    expected: dict[str, str] = {}  # the animal's other studies: uid -> date, derived from the files
+    for group in studies.values():
+        ds = group[0]
+        if ds.PatientID == current.PatientID and ds.StudyInstanceUID != current.StudyInstanceUID:
+            expected[str(ds.StudyInstanceUID)] = str(ds.StudyDate)
+    assert expected, "the demo animal needs another study"
+    newest_first = sorted(expected, key=lambda uid: expected[uid], reverse=True)
+    page.goto(f"{demo_server.http_url}/viewer/login")
+    sign_in(page, demo_server)
+    page.wait_for_url(re.compile(r".*/app/$"))
+    page.goto(f"{demo_server.http_url}/viewer/?accession=VPD0070008")
+    page.wait_for_selector("#priors:not([hidden]) #prior-list a")
+    links = page.locator("#prior-list a")
+    assert [links.nth(i).get_attribute("data-study") for i in range(links.count())] == newest_first
+    first_date = expected[newest_first[0]]
+    assert (links.first.text_content() or "").startswith(
+        f"{first_date[:4]}-{first_date[4:6]}-{first_date[6:]}"
+    )
+    shot(page, "viewer-prior-list")
+
+    links.first.click()
+    page.wait_for_selector(f"body[data-prior='{newest_first[0]}']", state="attached")
+    assert (
+        f"StudyInstanceUID={current.StudyInstanceUID}" in page.url and f"prior={newest_first[0]}" in page.url
+    )
+    page.wait_for_function(
+        "document.querySelectorAll('#viewports .viewport .overlay:not(.br)[data-index]').length === 2"
+    )
+    assert (
+        page.locator("#viewports .viewport .overlay:not(.br)").nth(1).get_attribute("data-study")
+        == (newest_first[0])
+    )
+    page.wait_for_selector(f"#prior-list a[aria-current][data-study='{newest_first[0]}']")
