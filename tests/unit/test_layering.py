@@ -18,6 +18,7 @@ DOMAIN = [
     "patients",
     "orders",
     "measurements",
+    "reports",
     "search",
     "status.py",
     "config.py",

@@ -216,7 +216,7 @@ def build_report(
 
     now = datetime.now()
     ds = Dataset()
-    for keyword, value in _patient_study(source).items():
+    for keyword, value in patient_study_attributes(source).items():
         setattr(ds, keyword, value)
     ds.SOPClassUID = COMPREHENSIVE_SR
     ds.SOPInstanceUID = generate_uid()
@@ -352,7 +352,9 @@ def _group(m: Any, sop_class_uid: str) -> Dataset:
     return group
 
 
-def _patient_study(source: Dataset) -> dict[str, Any]:
+def patient_study_attributes(source: Dataset) -> dict[str, Any]:
+    """The Patient and General Study module attributes of ``source`` to copy into a new instance of
+    its study (PS3.3 C.7.1.1, C.7.2.1 and the C.7.1.1 veterinary attributes); empty type 2 ones kept."""
     out: dict[str, Any] = {}
     for keyword in PATIENT_STUDY_KEYWORDS:
         if keyword in source:
@@ -398,7 +400,7 @@ def export_report(archive: Archive, study_uid: str, *, actor: Actor, all_users: 
         instances,
         _sizes(archive, study_uid),
         creator=actor.username,
-        patient_study=_patient_study(source),
+        patient_study=patient_study_attributes(source),
     )
     pr_origin = Origin(
         kind=OriginKind.IMPORT, user=actor.username, address=actor.address, detail="measurement graphics"

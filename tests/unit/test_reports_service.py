@@ -1,0 +1,249 @@
+"""Reports on a real index and folder store: templates, drafts, editing, signing, amending, roles."""
+
+from __future__ import annotations
+
+import json
+from io import BytesIO
+from typing import Any
+
+import pytest
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from sqlalchemy import select
+
+from vetpacs.archive import retrieve
+from vetpacs.archive.context import Archive, Origin, OriginKind
+from vetpacs.archive.ingest import store_instance
+from vetpacs.auth.roles import SYSTEM, Actor, Role
+from vetpacs.errors import Conflict, Forbidden, Invalid, NotFound
+from vetpacs.events import OUTBOX
+from vetpacs.orders.catalog import create_procedure
+from vetpacs.orders.linking import LINKER
+from vetpacs.orders.schemas import OrderCreate, ProcedureCreate
+from vetpacs.orders.service import create_order, get_order
+from vetpacs.patients.schemas import AnimalCreate, OwnerCreate, OwnerLink
+from vetpacs.patients.service import create_animal, create_owner
+from vetpacs.reports import service as reports
+from vetpacs.reports.pdf import ReportDocument, latin1, render_pdf
+from vetpacs.reports.schemas import ReportAmend, ReportCreate, ReportUpdate
+
+DX = "1.2.840.10008.5.1.4.1.1.1.1"
+RADIOLOGIST = Actor(username="rad", role=Role.RADIOLOGIST, via="token")
+TECHNICIAN = Actor(username="tech", role=Role.TECHNICIAN, via="token")
+FRONT_DESK = Actor(username="desk", role=Role.FRONT_DESK, via="token")
+
+
+def dx_image(**attrs: str) -> bytes:
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.SOPClassUID = DX
+    ds.SOPInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "DX"
+    ds.StudyDate = "20261128"
+    ds.StudyTime = "101500"
+    ds.StudyDescription = "Thorax two views"
+    ds.Rows = ds.Columns = 2
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelRepresentation = 0
+    ds.PixelData = b"\x00\x01\x02\x03"
+    for k, v in attrs.items():
+        setattr(ds, k, v)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = DX
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    out = BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+@pytest.fixture
+def study(archive: Archive) -> dict[str, Any]:
+    """A dog with an order whose image is stored and linked (order status images_received)."""
+    archive.study_hooks.append(LINKER)
+    owner = create_owner(archive, OwnerCreate(family_name="Nowak", given_name="Zofia"), actor=SYSTEM)
+    animal = create_animal(
+        archive,
+        AnimalCreate(
+            name="Łatka",
+            species_code="448771007",
+            sex="F",
+            neuter_status="ALTERED",
+            owners=[OwnerLink(owner_id=owner.id)],
+        ),
+        actor=SYSTEM,
+    )
+    create_procedure(
+        archive,
+        ProcedureCreate(code="THX2", name="Thorax two views", modality="DX", body_region="CHEST"),
+        actor=SYSTEM,
+    )
+    order = create_order(archive, OrderCreate(animal_id=animal.id, procedure_codes=["THX2"]), actor=SYSTEM)
+    uid = generate_uid()
+    store_instance(
+        archive,
+        dx_image(
+            StudyInstanceUID=uid,
+            AccessionNumber=order.accession_number,
+            PatientID=animal.patient_id,
+            PatientName=animal.patient_name,
+        ),
+        origin=Origin(OriginKind.DICOM, ae_title="DX1"),
+    )
+    assert LINKER.flush()
+    assert get_order(archive, order.id).status.value == "images_received"
+    return {"uid": uid, "order": order, "animal": animal}
+
+
+def events_of(archive: Archive, kind: str) -> list[dict[str, Any]]:
+    with archive.engine.connect() as conn:
+        rows = conn.execute(select(OUTBOX.c.payload_json).where(OUTBOX.c.type == kind)).all()
+    return [json.loads(r.payload_json) for r in rows]
+
+
+def test_templates_filter_by_species_and_region() -> None:
+    keys = [t.key for t in reports.list_templates(species="cat", body_region="chest")]
+    assert keys == ["thorax-cat", "general"]
+    assert [t.key for t in reports.list_templates(species="448771007", body_region="ABDOMEN")] == [
+        "abdomen-dog",
+        "general",
+    ]
+    dog = {t.key for t in reports.list_templates(species="Canine")}
+    assert {"thorax-dog", "abdomen-dog", "hips-dog", "stifle-tplo", "dental"} <= dog
+    assert not dog & {"thorax-cat", "equine-limb", "exotic-whole-body"}
+    assert {t.key for t in reports.list_templates(species="rabbit")} == {"exotic-whole-body", "general"}
+    assert "equine-limb" in {t.key for t in reports.list_templates(species="horse")}
+    assert len(reports.list_templates()) >= 10
+    assert reports.get_template("dental").species == ["dog", "cat"]
+    with pytest.raises(NotFound):
+        reports.get_template("nope")
+
+
+def test_draft_from_template_is_attached_to_order_and_animal(archive: Archive, study: dict[str, Any]) -> None:
+    draft = reports.create_report(
+        archive, study["uid"], ReportCreate(template_key="thorax-dog"), actor=RADIOLOGIST
+    )
+    assert draft.status.value == "draft" and draft.version == 1
+    assert draft.order_id == study["order"].id and draft.animal_id == study["animal"].id
+    assert draft.accession_number == study["order"].accession_number
+    assert draft.title == "Thoracic radiographs" and "Cardiac silhouette" in draft.findings
+    assert draft.author == "rad" and draft.pdf_url == "" and draft.signed_at is None
+    assert events_of(archive, "report.created")[0]["report_id"] == draft.id
+    with pytest.raises(Conflict):  # one report per study
+        reports.create_report(archive, study["uid"], ReportCreate(), actor=RADIOLOGIST)
+    with pytest.raises(NotFound):
+        reports.create_report(archive, "1.2.3.4", ReportCreate(), actor=RADIOLOGIST)
+    with pytest.raises(Invalid):
+        reports.create_report(archive, study["uid"], ReportCreate(template_key="nope"), actor=RADIOLOGIST)
+
+
+def test_update_draft_then_sign_stores_pdf_and_advances_order(
+    archive: Archive, study: dict[str, Any]
+) -> None:
+    draft = reports.create_report(
+        archive, study["uid"], ReportCreate(template_key="thorax-dog"), actor=RADIOLOGIST
+    )
+    updated = reports.update_report(
+        archive,
+        draft.id,
+        ReportUpdate(conclusion="Mild bronchial pattern — Zażółć gęślą jaźń 日本", recommendations="Recheck"),
+        actor=RADIOLOGIST,
+    )
+    assert updated.conclusion.startswith("Mild bronchial") and updated.findings == draft.findings
+    assert events_of(archive, "report.updated")[0]["fields"] == ["conclusion", "recommendations"]
+
+    signed = reports.sign_report(archive, draft.id, actor=RADIOLOGIST, clinic="Praxis Süd")
+    assert signed.status.value == "final" and signed.signed_by == "rad" and signed.signed_at is not None
+    assert signed.pdf_url == f"/api/v1/reports/{draft.id}/pdf"
+    assert get_order(archive, study["order"].id).status.value == "reported"
+
+    pdf = reports.report_pdf(archive, draft.id)
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    (stored,) = retrieve.stored_instances(
+        archive, study_uid=study["uid"], sop_uid=signed.pdf_sop_instance_uid
+    )
+    ds = dcmread(BytesIO(retrieve.read_bytes(archive, stored.ref)))
+    assert ds.SOPClassUID == reports.ENCAPSULATED_PDF and ds.Modality == "DOC"
+    assert ds.MIMETypeOfEncapsulatedDocument == "application/pdf"
+    assert ds.PatientID == study["animal"].patient_id
+    assert ds.AccessionNumber == study["order"].accession_number
+    assert ds.EncapsulatedDocumentLength == len(pdf)
+
+    sent = events_of(archive, "report.signed")
+    assert len(sent) == 1 and sent[0]["report_id"] == draft.id
+    assert sent[0]["pdf_sop_instance_uid"] == signed.pdf_sop_instance_uid
+    assert sent[0]["order_id"] == study["order"].id and sent[0]["animal_id"] == study["animal"].id
+    changed = events_of(archive, "order.status_changed")
+    assert any(e["to"] == "reported" and e["reason"] == f"report {draft.id}" for e in changed)
+
+    with pytest.raises(Conflict):
+        reports.update_report(archive, draft.id, ReportUpdate(findings="changed"), actor=RADIOLOGIST)
+    with pytest.raises(Conflict):
+        reports.sign_report(archive, draft.id, actor=RADIOLOGIST)
+    text = reports.report_text(signed)
+    assert text.splitlines()[0] == "Thoracic radiographs" and "Conclusion:" in text
+
+
+def test_amend_makes_a_new_signed_version(archive: Archive, study: dict[str, Any]) -> None:
+    draft = reports.create_report(
+        archive, study["uid"], ReportCreate(template_key="thorax-dog"), actor=SYSTEM
+    )
+    first = reports.sign_report(archive, draft.id, actor=SYSTEM)
+    with pytest.raises(Forbidden):
+        reports.amend_report(archive, draft.id, ReportAmend(reason="x"), actor=TECHNICIAN)
+    amended = reports.amend_report(
+        archive, draft.id, ReportAmend(reason="wrong side", conclusion="Left lung lobe"), actor=RADIOLOGIST
+    )
+    assert amended.status.value == "amended" and amended.version == 2
+    assert amended.conclusion == "Left lung lobe" and amended.findings == first.findings
+    assert amended.pdf_sop_instance_uid != first.pdf_sop_instance_uid
+    assert reports.report_pdf(archive, draft.id, version=1) != reports.report_pdf(archive, draft.id)
+    assert events_of(archive, "report.amended")[0]["reason"] == "wrong side"
+    assert "Amended (version 2): wrong side" in reports.report_text(amended)
+    uids = {s.ref.sop_instance_uid for s in retrieve.stored_instances(archive, study_uid=study["uid"])}
+    assert {first.pdf_sop_instance_uid, amended.pdf_sop_instance_uid} <= uids
+
+
+def test_roles(archive: Archive, study: dict[str, Any]) -> None:
+    with pytest.raises(Forbidden):
+        reports.create_report(archive, study["uid"], ReportCreate(), actor=TECHNICIAN)
+    draft = reports.create_report(archive, study["uid"], ReportCreate(), actor=RADIOLOGIST)
+    with pytest.raises(Forbidden):
+        reports.update_report(archive, draft.id, ReportUpdate(findings="x"), actor=FRONT_DESK)
+    with pytest.raises(Forbidden):
+        reports.sign_report(archive, draft.id, actor=TECHNICIAN)
+    with pytest.raises(Invalid):  # the general template is empty: nothing to sign
+        reports.sign_report(archive, draft.id, actor=RADIOLOGIST)
+    reports.update_report(archive, draft.id, ReportUpdate(conclusion="Normal"), actor=RADIOLOGIST)
+    external = Actor(username="remote", role=Role.EXTERNAL_READER, via="token")
+    assert reports.sign_report(archive, draft.id, actor=external).signed_by == "remote"
+
+
+def test_list_and_get(archive: Archive, study: dict[str, Any]) -> None:
+    draft = reports.create_report(
+        archive, study["uid"], ReportCreate(template_key="thorax-dog"), actor=SYSTEM
+    )
+    assert reports.list_reports(archive, study_uid=study["uid"]).items[0].id == draft.id
+    assert reports.list_reports(archive, animal_id=study["animal"].id).total == 1
+    assert reports.list_reports(archive, status=reports.ReportStatus.FINAL).total == 0
+    assert reports.list_reports(archive, study_uid="1.2.3").total == 0
+    with pytest.raises(NotFound):
+        reports.get_report(archive, 9999)
+    with pytest.raises(NotFound):
+        reports.report_pdf(archive, draft.id)  # a draft has no PDF
+    with pytest.raises(Invalid):
+        reports.list_reports(archive, limit=0)
+
+
+def test_pdf_survives_any_text_without_a_unicode_font() -> None:
+    doc = ReportDocument(
+        clinic="Клиника", title="Ŧhorax ☃", findings="Ωmega\tline\r\nłódź 日本 “quoted” …", version=2
+    )
+    for unicode in (False, True):
+        assert render_pdf(doc, unicode=unicode).startswith(b"%PDF-")
+    assert latin1("łódź “x” …") == 'lódz "x" ...'
