@@ -83,6 +83,7 @@ class Server:
         self.http_app: Any = None
         self.workers: list[multiprocessing.process.BaseProcess] = []
         self.dispatcher: Any = None  # the outbox dispatcher (webhooks, HL7 out)
+        self.billing: Any = None  # the billing consumer (charges from performed orders)
         self._stop = threading.Event()
 
     def run(self) -> None:
@@ -93,6 +94,11 @@ class Server:
 
             self.dispatcher = Dispatcher(self.archive, s)
             self.dispatcher.start()
+            if s.billing_auto_charge:
+                from vetpacs.billing.consumer import BillingConsumer
+
+                self.billing = BillingConsumer(self.archive, poll_seconds=s.dispatcher_poll_seconds)
+                self.billing.start()
         if self.only in (None, "dicom") and (s.dicom_port or (s.tls_enabled and s.dicom_tls_port)):
             from vetpacs.dicom.server import DicomService
 
@@ -205,6 +211,9 @@ class Server:
                 proc.kill()
         self.workers = []
         LINKER.flush(timeout=30)  # link the studies still queued
+        if self.billing is not None:
+            self.billing.stop()  # the cursor keeps its place; the rest is charged on the next start
+            self.billing = None
         if self.dispatcher is not None:
             self.dispatcher.stop()  # finish the deliveries in flight; the rest wait in the database
             self.dispatcher = None

@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         "VETPACS",
         description="Issuer of Patient ID (0010,0021) stamped on animals registered here: the clinic.",
     )
+    clinic_name: str = Field(
+        "",
+        max_length=128,
+        description="The clinic's name, printed at the top of signed report PDFs (docs/reports.md); "
+        "empty: the Issuer of Patient ID is printed.",
+    )
     delivery_max_attempts: int = Field(
         10,
         description="Attempts at delivering one event to one partner (webhook or HL7) before it is "
@@ -161,6 +167,17 @@ class Settings(BaseSettings):
     )
     dispatcher_poll_seconds: float = Field(
         1.0, description="How often the worker looks for new outbox events and due deliveries."
+    )
+    billing_currency: str = Field(
+        "EUR",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 currency of new fee list lines (and of the sample fee list); each line "
+        "keeps its own currency (docs/billing.md).",
+    )
+    billing_auto_charge: bool = Field(
+        True,
+        description="Post charges from the fee list when an order's procedure is performed (MPPS "
+        "COMPLETED or images received), in the worker. Off: charges are posted by hand or by the PMS.",
     )
 
     @field_validator("allowed_calling_aets", "cors_origins", mode="before")
