@@ -102,8 +102,10 @@ def test_metadata_lists_what_is_implemented(fhir: httpx.Client) -> None:
     by_type = {r.type: r for r in cap.rest[0].resource}
     assert {i.code for i in by_type["Patient"].interaction} == {"read", "search-type", "create", "update"}
     assert "species" in {p.name for p in by_type["Patient"].searchParam}
-    assert not by_type["DiagnosticReport"].interaction and not by_type["ChargeItem"].interaction
-    outcome(fhir.get("/DiagnosticReport"), 404, "not supported")
+    assert {i.code for i in by_type["DiagnosticReport"].interaction} == {"read", "search-type"}
+    assert "based-on" in {p.name for p in by_type["DiagnosticReport"].searchParam}
+    assert not by_type["ChargeItem"].interaction
+    outcome(fhir.get("/Observation"), 404, "not supported")
 
 
 def test_unauthenticated_is_401_operation_outcome(srv: LiveServer) -> None:

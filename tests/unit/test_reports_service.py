@@ -204,6 +204,11 @@ def test_amend_makes_a_new_signed_version(archive: Archive, study: dict[str, Any
     assert amended.pdf_sop_instance_uid != first.pdf_sop_instance_uid
     assert reports.report_pdf(archive, draft.id, version=1) != reports.report_pdf(archive, draft.id)
     assert events_of(archive, "report.amended")[0]["reason"] == "wrong side"
+    as_signed = reports.get_signed_version(archive, draft.id, 1)
+    assert (as_signed.version, as_signed.status.value, as_signed.conclusion) == (1, "final", first.conclusion)
+    assert as_signed.pdf_sop_instance_uid == first.pdf_sop_instance_uid
+    with pytest.raises(NotFound):
+        reports.get_signed_version(archive, draft.id, 3)
     assert "Amended (version 2): wrong side" in reports.report_text(amended)
     uids = {s.ref.sop_instance_uid for s in retrieve.stored_instances(archive, study_uid=study["uid"])}
     assert {first.pdf_sop_instance_uid, amended.pdf_sop_instance_uid} <= uids

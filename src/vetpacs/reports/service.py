@@ -10,6 +10,7 @@ before the report's); the signing transaction then moves the linked order to ``r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
@@ -145,17 +146,47 @@ def get_report(archive: Archive, report_id: int) -> ReportRead:
         return _read(_row(conn, report_id))
 
 
+def get_signed_version(archive: Archive, report_id: int, version: int) -> ReportRead:
+    """A report as one of its signed versions was signed (text, status, signer, PDF instance)."""
+    with archive.engine.connect() as conn:
+        row = _row(conn, report_id)
+        signed = conn.execute(
+            select(VERSIONS).where(VERSIONS.c.report_id == report_id, VERSIONS.c.version == version)
+        ).first()
+    if signed is None:
+        raise NotFound(f"report {report_id} has no signed version {version}")
+    current = _read(row)
+    return current.model_copy(
+        update={
+            "status": ReportStatus(signed.status),
+            "title": signed.title,
+            "findings": signed.findings,
+            "conclusion": signed.conclusion,
+            "recommendations": signed.recommendations,
+            "amendment_reason": signed.amendment_reason,
+            "signed_by": signed.signed_by,
+            "signed_by_name": row.signed_by_name if signed.signed_by == row.signed_by else signed.signed_by,
+            "signed_at": signed.signed_at,
+            "version": signed.version,
+            "pdf_sop_instance_uid": signed.pdf_sop_instance_uid,
+        }
+    )
+
+
 def list_reports(
     archive: Archive,
     *,
     study_uid: str = "",
     animal_id: int | None = None,
     order_id: int | None = None,
-    status: ReportStatus | None = None,
+    status: ReportStatus | Sequence[ReportStatus] | None = None,
+    accession_number: str = "",
+    report_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> ReportPage:
-    """Reports newest first, filtered by study, animal, order and status; with the total count."""
+    """Reports newest first, filtered by study, animal, order, status (one or several), the order's
+    accession number and id; with the total count."""
     if not 1 <= limit <= 500 or offset < 0:
         raise Invalid("limit must be 1..500 and offset 0 or more")
     filters = []
@@ -166,9 +197,15 @@ def list_reports(
     if order_id is not None:
         filters.append(REPORTS.c.order_id == order_id)
     if status is not None:
-        filters.append(REPORTS.c.status == ReportStatus(status).value)
+        wanted = [status] if isinstance(status, str) else list(status)
+        filters.append(REPORTS.c.status.in_([ReportStatus(s).value for s in wanted]))
+    if accession_number:
+        filters.append(ORDERS.c.accession_number == accession_number)
+    if report_id is not None:
+        filters.append(REPORTS.c.id == report_id)
+    counted = select(func.count()).select_from(REPORTS.outerjoin(ORDERS, ORDERS.c.id == REPORTS.c.order_id))
     with archive.engine.connect() as conn:
-        total = int(conn.execute(select(func.count()).select_from(REPORTS).where(*filters)).scalar() or 0)
+        total = int(conn.execute(counted.where(*filters)).scalar() or 0)
         rows = conn.execute(
             _select().where(*filters).order_by(REPORTS.c.id.desc()).limit(limit).offset(offset)
         ).all()

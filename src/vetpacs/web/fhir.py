@@ -24,6 +24,7 @@ from vetpacs.errors import VetPACSError
 from vetpacs.integration.fhir import imaging
 from vetpacs.integration.fhir import orders as fhir_orders
 from vetpacs.integration.fhir import patient as fhir_patient
+from vetpacs.integration.fhir import reports as fhir_reports
 from vetpacs.integration.fhir.capability import capability_statement
 from vetpacs.integration.fhir.common import (
     FHIR_JSON,
@@ -114,6 +115,7 @@ PatientsWrite = Annotated[Actor, Depends(require(Permission.PATIENTS_WRITE))]
 OrdersRead = Annotated[Actor, Depends(require(Permission.ORDERS_READ))]
 OrdersWrite = Annotated[Actor, Depends(require(Permission.ORDERS_WRITE))]
 ImagesRead = Annotated[Actor, Depends(require(Permission.IMAGES_READ))]
+ReportsRead = Annotated[Actor, Depends(require(Permission.REPORTS_READ))]
 Anyone = Annotated[Actor, Depends(authenticated)]
 
 
@@ -350,6 +352,29 @@ def read_endpoint(resource_id: str, request: Request, actor: ImagesRead) -> Resp
     if resource_id != imaging.ENDPOINT_ID:
         raise FhirError.one(404, "not-found", f"no Endpoint with id {resource_id!r}")
     return fhir_response(imaging.endpoint_resource(_base(request)))
+
+
+# --------------------------------------------------------------------------- DiagnosticReport
+@router.get("/DiagnosticReport", summary="Search DiagnosticReport (reports)")
+async def search_diagnostic_report(request: Request, actor: ReportsRead) -> Response:
+    """Search reports: _id, patient/subject, status, based-on (ServiceRequest), identifier."""
+    base = _base(request)
+
+    def run(params: Any) -> tuple[list[dict[str, Any]], int | None, bool | None]:
+        found, total = fhir_reports.search_diagnostic_reports(archive_of(request), params, base_url=base)
+        return found, total, None
+
+    return await _search(request, actor, "DiagnosticReport", fhir_reports.DIAGNOSTIC_REPORT_PARAMS, run)
+
+
+@router.get("/DiagnosticReport/{resource_id}", summary="Read DiagnosticReport")
+def read_diagnostic_report(resource_id: str, request: Request, actor: ReportsRead) -> Response:
+    """One report as a DiagnosticReport (the signed PDF linked in presentedForm)."""
+    resource = fhir_reports.read_diagnostic_report(
+        archive_of(request), _numeric_id("DiagnosticReport", resource_id), base_url=_base(request)
+    )
+    _viewed(request, actor, "fhir.diagnosticreport.read", "report", resource_id)
+    return fhir_response(resource)
 
 
 # --------------------------------------------------------------------------- anything else

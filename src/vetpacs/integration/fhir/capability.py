@@ -22,6 +22,7 @@ _TYPES = {
     "date": "date",
     "started": "date",
     "modality": "token",
+    "based-on": "reference",
 }
 _DOCS = {
     "species": "VetPACS custom parameter: species code (SNOMED CT) or name of the patient-animal extension.",
@@ -89,9 +90,10 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         _resource("Endpoint", ["read"], [], "Endpoint/dicomweb: the DICOMweb service (dicom-wado-rs)."),
         _resource(
             "DiagnosticReport",
-            [],
-            [],
-            "Not supported yet: VetPACS has no reports domain; no interaction is available.",
+            ["read", "search-type"],
+            ["_id", "patient", "subject", "status", "based-on", "identifier"],
+            "Imaging reports (status preliminary while a draft); presentedForm: the signed PDF by url "
+            "(/api/v1/reports/{id}/pdf, same authentication) and the text inline (text/plain).",
         ),
         _resource(
             "ChargeItem",

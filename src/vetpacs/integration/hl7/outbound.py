@@ -2,9 +2,10 @@
 over MLLP to ``hl7`` partners and waits for the ACK (HL7 v2.3.1 ch. 2 original acknowledgment mode).
 
 Mapped today: ``order.status_changed`` -> ORM^O01 with ORC-1 ``SC`` (status changed) and ORC-5 the
-order status (HL7 table 0038). The ORU^R01 (report signed, text lines and the PDF as an encapsulated
-ED attachment) and DFT^P03 (charges posted, one FT1 per charge) builders are ready for the reports
-and billing modules; their events are not mapped until those modules emit them.
+order status (HL7 table 0038); ``report.signed`` and ``report.amended`` -> ORU^R01 (the report text
+as TX OBX lines and the PDF as an encapsulated ED OBX; OBR-25/OBX-11 ``F`` final, ``C`` corrected).
+The DFT^P03 builder (charges posted, one FT1 per charge) is ready for the billing module; its event
+is not mapped until that module emits it.
 
 Every message out is kept in ``hl7_messages`` (direction ``out``), one row per delivery: its
 control id (MSH-10) is ``D<delivery id>``, the same on every retry, so a receiver can dedupe; the
@@ -32,6 +33,7 @@ from vetpacs.integration.hl7.mllp import MllpError, frame, read_frame
 from vetpacs.integration.models import Hl7Message
 from vetpacs.orders.service import get_order
 from vetpacs.patients.service import get_animal
+from vetpacs.reports import service as reports
 
 HL7_MESSAGES: Table = cast(Table, Hl7Message.__table__)
 SENDING_APPLICATION = "VETPACS"
@@ -107,7 +109,7 @@ class OrderInfo:
 
 @dataclass(frozen=True)
 class ReportInfo:
-    """A signed report as ORU^R01 carries it (ready for the reports module)."""
+    """A signed report as ORU^R01 carries it."""
 
     accession_number: str
     text: str
@@ -415,10 +417,96 @@ def _order_status_message(
     return build_orm_status(header, patient, info), patient, order.accession_number
 
 
+def _report_message(
+    archive: Archive, job: DeliveryJob, header: MessageHeader
+) -> tuple[str, PatientInfo, str]:
+    """ORU^R01 of a signed (``report.signed``, OBR-25 F) or amended (``report.amended``, C) report.
+
+    The version the event names, as it was signed: the text as TX OBX lines and its PDF, read back
+    from the study's Encapsulated PDF instance, as an ED OBX.
+    """
+    data = job.event.payload
+    report = reports.get_signed_version(archive, int(data["report_id"]), int(data.get("version") or 1))
+    summary = reports.study_summary(archive, report.study_instance_uid)
+    if report.animal_id is not None:
+        patient = patient_info(archive, report.animal_id)
+    else:  # a study of no registered animal: PID from the study's own patient attributes
+        family, _, animal = summary.patient_name.partition("^")
+        patient = PatientInfo(
+            patient_id=summary.patient_id,
+            issuer=summary.issuer_of_patient_id,
+            animal_name=animal or family,
+            owner_family_name=family if animal else "",
+            sex=summary.sex if summary.sex in ("M", "F", "O") else "U",
+            species_name=summary.species,
+            breed_name=summary.breed,
+        )
+    order = get_order(archive, report.order_id) if report.order_id is not None else None
+    step = order.steps[0] if order is not None and order.steps else None
+    info = ReportInfo(
+        accession_number=report.accession_number or summary.accession_number,
+        text=reports.report_text(report),
+        placer_order_number=order.placer_order_number if order is not None else "",
+        procedure_code=step.procedure_code if step else "",
+        procedure_name=step.procedure_name if step else "",
+        result_status="C" if report.status.value == "amended" else "F",
+        signed_by=report.signed_by_name or report.signed_by,
+        signed_at=report.signed_at,
+        pdf=reports.report_pdf(archive, report.id, version=report.version),
+        study_instance_uid=report.study_instance_uid,
+    )
+    return build_oru_r01(header, patient, info), patient, info.accession_number
+
+
+def _decimal(value: object, name: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except ArithmeticError as exc:  # decimal.InvalidOperation
+        raise ValueError(f"{name} {value!r} is not a number") from exc
+
+
+def _charge_message(
+    archive: Archive, job: DeliveryJob, header: MessageHeader
+) -> tuple[str, PatientInfo, str]:
+    """DFT^P03 (IHE Charge Posting) of ``charge.posted`` (FT1-6 ``CG``) or ``charge.voided`` (``CR``).
+
+    One FT1 per charge of the event, as posted: FT1-2 the charge id (a credit repeats the id of
+    the charge it reverses), FT1-4/5 when posted (voided, for a credit), FT1-7 fee code^description,
+    FT1-10 quantity, FT1-11 amount, FT1-12 unit price (with the currency), FT1-23 the accession
+    number. PID from the animal as it is now.
+    """
+    data = job.event.payload
+    charges = data.get("charges")
+    if not isinstance(charges, list) or not charges:
+        raise ValueError("the event carries no charges")
+    credit = job.event.type == "charge.voided"
+    patient = patient_info(archive, int(data["animal_id"]))
+    accession = str(data.get("accession_number") or "")
+    infos = []
+    for c in charges:
+        stamp = c.get("voided_at") if credit else c.get("posted_at")
+        infos.append(
+            ChargeInfo(
+                transaction_id=str(c["id"]),
+                code=str(c["fee_code"]),
+                description=str(c.get("description") or ""),
+                quantity=_decimal(c["quantity"], "quantity"),
+                unit_amount=_decimal(c["unit_price"], "unit price"),
+                currency=str(c.get("currency") or ""),
+                accession_number=str(c.get("accession_number") or accession),
+                posted_at=datetime.fromisoformat(stamp) if stamp else job.event.created_at,
+                transaction_type="CR" if credit else "CG",
+            )
+        )
+    return build_dft_p03(header, patient, infos, event_at=job.event.created_at), patient, accession
+
+
 EVENT_MESSAGES: dict[str, MessageBuilder] = {
     "order.status_changed": _order_status_message,
-    # "report.signed": ORU^R01 (build_oru_r01) and "charge.posted": DFT^P03 (build_dft_p03) plug in
-    # here when the reports and billing modules emit those events.
+    "report.signed": _report_message,
+    "report.amended": _report_message,
+    "charge.posted": _charge_message,
+    "charge.voided": _charge_message,
 }
 
 

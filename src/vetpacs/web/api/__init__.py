@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from vetpacs.web.api import (
     audit,
     auth,
+    billing,
     catalog,
     events,
     hl7,
@@ -15,6 +16,7 @@ from vetpacs.web.api import (
     partners,
     patients,
     reconciliation,
+    reports,
     search,
     system,
     users,
@@ -33,10 +35,12 @@ def create_api_router() -> APIRouter:
         router.include_router(patients_router)
     router.include_router(catalog.router)
     router.include_router(orders.router)
+    router.include_router(billing.router)
     router.include_router(reconciliation.router)
     router.include_router(partners.router)
     router.include_router(hl7.router)
     router.include_router(measurements.router)
+    router.include_router(reports.router)
     router.include_router(search.router)
     router.include_router(events.router)
     router.include_router(system.router)
