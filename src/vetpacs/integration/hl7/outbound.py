@@ -4,8 +4,8 @@ over MLLP to ``hl7`` partners and waits for the ACK (HL7 v2.3.1 ch. 2 original a
 Mapped today: ``order.status_changed`` -> ORM^O01 with ORC-1 ``SC`` (status changed) and ORC-5 the
 order status (HL7 table 0038); ``report.signed`` and ``report.amended`` -> ORU^R01 (the report text
 as TX OBX lines and the PDF as an encapsulated ED OBX; OBR-25/OBX-11 ``F`` final, ``C`` corrected).
-The DFT^P03 builder (charges posted, one FT1 per charge) is ready for the billing module; its event
-is not mapped until that module emits it.
+``charge.posted`` and ``charge.voided`` -> DFT^P03 (one FT1 per charge; FT1-6 ``CG`` charge, ``CR``
+credit).
 
 Every message out is kept in ``hl7_messages`` (direction ``out``), one row per delivery: its
 control id (MSH-10) is ``D<delivery id>``, the same on every retry, so a receiver can dedupe; the
