@@ -88,6 +88,9 @@ class ChargeRead(BaseModel):
     order_id: int | None
     accession_number: str = ""
     placer_order_number: str = ""
+    order_status: str = Field(
+        default="", description="The order's status now (billed: charged and reported)."
+    )
     animal_id: int
     study_instance_uid: str
     fee_code: str

@@ -223,6 +223,7 @@ def _charges_select() -> Any:
         CHARGES,
         ORDERS.c.accession_number,
         ORDERS.c.placer_order_number,
+        ORDERS.c.status.label("order_status"),
     ).select_from(CHARGES.outerjoin(ORDERS, ORDERS.c.id == CHARGES.c.order_id))
 
 
@@ -232,6 +233,7 @@ def _charge_read(row: Row[Any]) -> ChargeRead:
         order_id=row.order_id,
         accession_number=row.accession_number or "",
         placer_order_number=row.placer_order_number or "",
+        order_status=row.order_status or "",
         animal_id=row.animal_id,
         study_instance_uid=row.study_instance_uid,
         fee_code=row.fee_code,
@@ -597,11 +599,18 @@ def list_charges(
     fee_code: str | None = None,
     study_instance_uid: str | None = None,
     ids: Sequence[int] | None = None,
+    order_billed: bool | None = None,
+    posted_since: datetime | None = None,
+    posted_before: datetime | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> ChargePage:
-    """Charges matching every given filter, newest first, with the number of matches."""
-    conds = []
+    """Charges matching every given filter, newest first, with the number of matches.
+
+    ``order_billed`` True keeps charges of orders at status billed, False the others (and charges
+    of no order); ``posted_since``/``posted_before`` bound the posting time (naive UTC).
+    """
+    conds: list[Any] = []
     if order_id is not None:
         conds.append(CHARGES.c.order_id == order_id)
     if animal_id is not None:
@@ -614,6 +623,14 @@ def list_charges(
         conds.append(CHARGES.c.study_instance_uid == study_instance_uid)
     if ids is not None:
         conds.append(CHARGES.c.id.in_(list(ids)))
+    if order_billed is not None:
+        billed_orders = select(ORDERS.c.id).where(ORDERS.c.status == OrderStatus.BILLED.value)
+        in_billed = and_(CHARGES.c.order_id.is_not(None), CHARGES.c.order_id.in_(billed_orders))
+        conds.append(in_billed if order_billed else ~in_billed)
+    if posted_since is not None:
+        conds.append(CHARGES.c.posted_at >= posted_since)
+    if posted_before is not None:
+        conds.append(CHARGES.c.posted_at < posted_before)
     where = and_(*conds) if conds else None
     stmt = _charges_select()
     count = select(func.count()).select_from(CHARGES)
