@@ -104,7 +104,8 @@ def test_metadata_lists_what_is_implemented(fhir: httpx.Client) -> None:
     assert "species" in {p.name for p in by_type["Patient"].searchParam}
     assert {i.code for i in by_type["DiagnosticReport"].interaction} == {"read", "search-type"}
     assert "based-on" in {p.name for p in by_type["DiagnosticReport"].searchParam}
-    assert not by_type["ChargeItem"].interaction
+    assert {i.code for i in by_type["ChargeItem"].interaction} == {"read", "search-type"}
+    assert {"patient", "status", "code"} <= {p.name for p in by_type["ChargeItem"].searchParam}
     outcome(fhir.get("/Observation"), 404, "not supported")
 
 

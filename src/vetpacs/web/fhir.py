@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vetpacs.auth import Actor, Permission
 from vetpacs.errors import VetPACSError
+from vetpacs.integration.fhir import billing as fhir_billing
 from vetpacs.integration.fhir import imaging
 from vetpacs.integration.fhir import orders as fhir_orders
 from vetpacs.integration.fhir import patient as fhir_patient
@@ -116,6 +117,7 @@ OrdersRead = Annotated[Actor, Depends(require(Permission.ORDERS_READ))]
 OrdersWrite = Annotated[Actor, Depends(require(Permission.ORDERS_WRITE))]
 ImagesRead = Annotated[Actor, Depends(require(Permission.IMAGES_READ))]
 ReportsRead = Annotated[Actor, Depends(require(Permission.REPORTS_READ))]
+BillingRead = Annotated[Actor, Depends(require(Permission.BILLING_READ))]
 Anyone = Annotated[Actor, Depends(authenticated)]
 
 
@@ -374,6 +376,26 @@ def read_diagnostic_report(resource_id: str, request: Request, actor: ReportsRea
         archive_of(request), _numeric_id("DiagnosticReport", resource_id), base_url=_base(request)
     )
     _viewed(request, actor, "fhir.diagnosticreport.read", "report", resource_id)
+    return fhir_response(resource)
+
+
+# --------------------------------------------------------------------------- ChargeItem
+@router.get("/ChargeItem", summary="Search ChargeItem (charges)")
+async def search_charge_item(request: Request, actor: BillingRead) -> Response:
+    """Search charges: _id, patient/subject, status, code (fee code), service (ImagingStudy), entered-date."""
+
+    def run(params: Any) -> tuple[list[dict[str, Any]], int | None, bool | None]:
+        found, total = fhir_billing.search_charge_items(archive_of(request), params)
+        return found, total, None
+
+    return await _search(request, actor, "ChargeItem", fhir_billing.CHARGE_ITEM_PARAMS, run)
+
+
+@router.get("/ChargeItem/{resource_id}", summary="Read ChargeItem")
+def read_charge_item(resource_id: str, request: Request, actor: BillingRead) -> Response:
+    """One charge as a ChargeItem."""
+    resource = fhir_billing.read_charge_item(archive_of(request), _numeric_id("ChargeItem", resource_id))
+    _viewed(request, actor, "fhir.chargeitem.read", "charge", resource_id)
     return fhir_response(resource)
 
 

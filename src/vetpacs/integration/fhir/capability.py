@@ -23,6 +23,9 @@ _TYPES = {
     "started": "date",
     "modality": "token",
     "based-on": "reference",
+    "code": "token",
+    "service": "reference",
+    "entered-date": "date",
 }
 _DOCS = {
     "species": "VetPACS custom parameter: species code (SNOMED CT) or name of the patient-animal extension.",
@@ -97,9 +100,12 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         ),
         _resource(
             "ChargeItem",
-            [],
-            [],
-            "Not supported yet: VetPACS has no billing domain; no interaction is available.",
+            ["read", "search-type"],
+            ["_id", "patient", "subject", "status", "code", "service", "entered-date"],
+            "Charges (billable when posted, billed once the order is reported and charged, "
+            "entered-in-error when voided); code: the fee code (urn:vetpacs:fee-code); priceOverride: the "
+            "total; supportingInformation: the ServiceRequest (order); service: the ImagingStudy. status "
+            "is a VetPACS search parameter (R4 defines none on ChargeItem).",
         ),
     ]
     return checked(

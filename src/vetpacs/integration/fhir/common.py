@@ -124,6 +124,7 @@ _MODULES = {
     "Appointment": "appointment",
     "ImagingStudy": "imagingstudy",
     "Endpoint": "endpoint",
+    "ChargeItem": "chargeitem",
     "DiagnosticReport": "diagnosticreport",
     "Bundle": "bundle",
     "CapabilityStatement": "capabilitystatement",
