@@ -370,7 +370,8 @@ def charge_completed_order(db: Database, order_id: int, *, actor: Actor) -> Char
             for r in conn.execute(select(FEES).where(FEES.c.fee_code.in_(list(quantities)))).all()
         }
         now = utcnow()
-        study_uid = _linked_study(conn, order_id)
+        # the linked study; else the UID the order gave the modality (MPPS COMPLETED may come first)
+        study_uid = _linked_study(conn, order_id) or order.study_instance_uid
         new_ids: list[int] = []
         for code, quantity in sorted(quantities.items()):
             if keys[code] in charged:

@@ -96,7 +96,7 @@ def serve(
     setup_logging(settings.log_level)
     server = Server(settings, only=only)
     if demo:
-        _load_demo(server.archive)
+        _load_demo(server.archive, currency=settings.billing_currency)
     scheme = "https" if settings.tls_enabled else "http"
     tls = f", DICOM TLS port {settings.dicom_tls_port}" if settings.tls_enabled else ""
     console.print(
@@ -111,7 +111,7 @@ def serve(
     server.run()
 
 
-def _load_demo(archive: Any) -> None:
+def _load_demo(archive: Any, *, currency: str = "EUR") -> None:
     from vetpacs.archive.context import OriginKind
     from vetpacs.archive.importer import import_paths
     from vetpacs.demo import generate_demo_files
@@ -128,19 +128,23 @@ def _load_demo(archive: Any) -> None:
     )
     for name, reason in summary.rejected:
         console.print(f"  rejected {name}: {reason}")
-    _seed_catalog(archive, stations=True)
+    _seed_catalog(archive, stations=True, currency=currency)
     _ensure_admin(archive)
 
 
-def _seed_catalog(archive: Any, *, stations: bool) -> None:
-    """Add the sample procedure catalog (and demo stations) where missing; print what was added."""
+def _seed_catalog(archive: Any, *, stations: bool, currency: str = "EUR") -> None:
+    """Add the sample procedure catalog (and demo stations) and its sample fee list where missing;
+    print what was added."""
+    from vetpacs.billing.service import seed_fees
     from vetpacs.orders.catalog import seed_catalog, seed_stations
 
     procedures = seed_catalog(archive, actor=_cli_actor())
     added = seed_stations(archive, actor=_cli_actor()) if stations else []
+    fees = seed_fees(archive, actor=_cli_actor(), currency=currency)
     console.print(
         f"catalog: {len(procedures)} procedures added"
         + (f", {len(added)} stations added" if stations else "")
+        + f", {len(fees)} fee list lines added ({currency})"
     )
 
 
@@ -169,7 +173,7 @@ def _ensure_admin(archive: Any) -> None:
 def demo(data_dir: DataDir = None, database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
     """Load generated veterinary demo studies (dogs, cats, a horse, a rabbit; DX, US, CT, dental)."""
     settings = _settings(config, data_dir=data_dir, database_url=database_url)
-    _load_demo(_archive(settings))
+    _load_demo(_archive(settings), currency=settings.billing_currency)
 
 
 @app.command("import")
@@ -488,9 +492,9 @@ def catalog_seed(
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
 ) -> None:
-    """Add a sample procedure catalog for a mixed practice (existing codes are left alone)."""
+    """Add a sample procedure catalog for a mixed practice and its fee list (existing ones left alone)."""
     settings = _settings(config, data_dir=data_dir, database_url=database_url)
-    _seed_catalog(_archive(settings), stations=stations)
+    _seed_catalog(_archive(settings), stations=stations, currency=settings.billing_currency)
 
 
 @catalog_app.command("list")
