@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
+import hl7
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from sqlalchemy import select
+from test_hl7_outbound import MllpReceiver, drain, settings  # type: ignore[import-not-found]
 
 from vetpacs.archive import retrieve
 from vetpacs.archive.context import Archive, Origin, OriginKind
@@ -18,6 +22,9 @@ from vetpacs.archive.ingest import store_instance
 from vetpacs.auth.roles import SYSTEM, Actor, Role
 from vetpacs.errors import Conflict, Forbidden, Invalid, NotFound
 from vetpacs.events import OUTBOX
+from vetpacs.integration.dispatcher import Dispatcher
+from vetpacs.integration.webhooks import partners
+from vetpacs.integration.webhooks.partners import PartnerCreate, PartnerKind
 from vetpacs.orders.catalog import create_procedure
 from vetpacs.orders.linking import LINKER
 from vetpacs.orders.schemas import OrderCreate, ProcedureCreate
@@ -252,3 +259,44 @@ def test_pdf_survives_any_text_without_a_unicode_font() -> None:
     for unicode in (False, True):
         assert render_pdf(doc, unicode=unicode).startswith(b"%PDF-")
     assert latin1("łódź “x” …") == 'lódz "x" ...'
+
+
+def test_report_on_a_study_of_no_registered_animal_goes_out_as_oru(archive: Archive, tmp_path: Path) -> None:
+    """No order, no animal: the report still signs, and the ORU^R01's PID comes from the study."""
+    uid = generate_uid()
+    store_instance(
+        archive,
+        dx_image(StudyInstanceUID=uid, PatientID="STRAY-1", PatientName="DOE^Felix", AccessionNumber="X77"),
+        origin=Origin(OriginKind.DICOM, ae_title="DX1"),
+    )
+    pms = MllpReceiver()
+    port = pms.start()
+    partner = partners.create_partner(
+        archive,
+        PartnerCreate(
+            name="pms", kind=PartnerKind.HL7, host="127.0.0.1", port=port, event_types=["report.*"]
+        ),
+        actor=SYSTEM,
+    )
+    draft = reports.create_report(
+        archive, uid, ReportCreate(conclusion="Normal | no ^ findings"), actor=SYSTEM
+    )
+    assert (draft.order_id, draft.animal_id, draft.accession_number) == (None, None, "")
+    signed = reports.sign_report(archive, draft.id, actor=SYSTEM)
+    dispatcher = Dispatcher(archive, settings(tmp_path))
+    try:
+        drain(
+            dispatcher,
+            lambda: partners.list_deliveries(archive, partner_id=partner.id, status="delivered").total == 1,
+        )
+    finally:
+        dispatcher.stop()
+        pms.stop()
+    (raw,) = pms.messages
+    message = hl7.parse(raw)
+    assert str(message.segment("PID")[3]) == "STRAY-1" and str(message.segment("PID")[5]) == "DOE^Felix"
+    assert str(message.segment("OBR")[3]) == "X77" and str(message.segment("OBR")[25]) == "F"
+    tx = [s for s in message.segments("OBX") if str(s[2]) == "TX"]
+    assert any(str(s[5]) == "Normal \\F\\ no \\S\\ findings" for s in tx)  # delimiters escaped
+    (ed,) = [s for s in message.segments("OBX") if str(s[2]) == "ED"]
+    assert base64.b64decode(str(ed[5][0][4])) == reports.report_pdf(archive, signed.id)
