@@ -48,17 +48,19 @@ EVENT_TYPES = ("order.status_changed", "animals.merged")
 BILLING_ACTOR = Actor(username="billing", role=Role.ADMIN, via="worker")
 
 
-def _cursor(db: Database) -> int:
-    """The consumer's cursor; created at the newest event when missing (no charges for history)."""
+def _cursor(db: Database) -> tuple[int, bool]:
+    """The consumer's cursor and whether it was made now: at the newest event (no charges for history)."""
     with db.engine.connect() as conn:
         found = conn.execute(select(CURSORS.c.last_event_id).where(CURSORS.c.name == CURSOR)).scalar()
     if found is not None:
-        return int(found)
+        return int(found), False
     with db.write_transaction() as conn:
         newest = int(conn.execute(select(OUTBOX.c.id).order_by(OUTBOX.c.id.desc()).limit(1)).scalar() or 0)
         maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         conn.execute(maker(CURSORS).values(name=CURSOR, last_event_id=newest).on_conflict_do_nothing())
-        return int(conn.execute(select(CURSORS.c.last_event_id).where(CURSORS.c.name == CURSOR)).scalar_one())
+        return int(
+            conn.execute(select(CURSORS.c.last_event_id).where(CURSORS.c.name == CURSOR)).scalar_one()
+        ), True
 
 
 def _move_cursor(db: Database, to: int) -> None:
@@ -109,12 +111,15 @@ class BillingConsumer:
         self.poll_seconds = poll_seconds
         self.lookback_seconds = lookback_seconds
         self._recent: OrderedDict[int, None] = OrderedDict()  # event ids handled lately (lookback)
+        self._floor = 0  # a cursor made at the newest event: the lookback stays above it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
         """Handle every event past the cursor (and, on PostgreSQL, recent ones); returns events read."""
-        cursor = _cursor(self.db)
+        cursor, made = _cursor(self.db)
+        if made:
+            self._floor = cursor
         postgres = self.db.engine.dialect.name == "postgresql"
         wanted = OUTBOX.c.type.in_(EVENT_TYPES)
         read = 0
@@ -124,7 +129,9 @@ class BillingConsumer:
                 since = utcnow() - timedelta(seconds=self.lookback_seconds)
                 behind = conn.execute(
                     select(OUTBOX.c.id, OUTBOX.c.type, OUTBOX.c.payload_json)
-                    .where(OUTBOX.c.id <= cursor, OUTBOX.c.created_at >= since, wanted)
+                    .where(
+                        OUTBOX.c.id > self._floor, OUTBOX.c.id <= cursor, OUTBOX.c.created_at >= since, wanted
+                    )
                     .order_by(OUTBOX.c.id)
                 ).all()
         for row in behind:
