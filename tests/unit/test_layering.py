@@ -19,6 +19,7 @@ DOMAIN = [
     "orders",
     "measurements",
     "reports",
+    "billing",
     "search",
     "status.py",
     "config.py",
@@ -67,3 +68,15 @@ def test_archive_knows_nothing_of_other_domains() -> None:
             if m.split(".")[:2] in (["vetpacs", p] for p in ("nodes", "patients", "orders"))
         }
         assert not others, f"{path.name} imports {others}"
+
+
+def test_orders_and_patients_know_nothing_of_billing() -> None:
+    """Billing reads the orders' events from the outbox; orders and patients never call billing."""
+    for pkg in ("orders", "patients", "archive"):
+        for path in sorted((SRC / pkg).rglob("*.py")):
+            bad = {
+                m
+                for m in imported_modules(path)
+                if m == "vetpacs.billing" or m.startswith("vetpacs.billing.")
+            }
+            assert not bad, f"{pkg}/{path.name} imports {bad}"
