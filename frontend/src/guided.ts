@@ -28,6 +28,8 @@ export interface GuidedStep {
   /** The label of the "this step is complete" button of a variable `points` step. */
   done?: string;
   text: (options: GuidedOptions) => string;
+  /** The step's short name in the guide's progress ("Ladder", "L femoral head"). */
+  label: (options: GuidedOptions) => string;
   /** The name drawn beside the i-th landmark (or the line) of this step. */
   name: (index: number, options: GuidedOptions) => string;
   /** A circle is fitted through this step's points (drawn once it exists). */
@@ -54,7 +56,6 @@ export interface GuidedSpec {
   /** The toolbar button's text and the Measurements panel's name. */
   button: string;
   title: string;
-  key: string;
   needsSide: boolean;
   steps: GuidedStep[];
   /** The stored point set (docs/measurements.md), points rounded to 0.001 px. */
@@ -93,7 +94,6 @@ const VLAS: GuidedSpec = {
   tool: 'vlas',
   button: 'VLAS',
   title: 'Vertebral left atrial size',
-  key: 'u',
   needsSide: false,
   steps: [
     {
@@ -104,6 +104,7 @@ const VLAS: GuidedSpec = {
       text: () =>
         'Lateral thorax. Click the cranial edge of the body of T4, then the cranial edge of T5, T6 ... along the ' +
         'spine (the ladder, T4 first). Mark more vertebrae than the VLAS line is long (4 or more), then press "Ladder done".',
+      label: () => 'Ladder',
       name: (i) => `T${4 + i}`,
     },
     {
@@ -114,6 +115,7 @@ const VLAS: GuidedSpec = {
       text: () =>
         'Draw the VLAS line: from the centre of the ventral border of the carina to the most caudal aspect of the ' +
         'left atrium, where it meets the dorsal border of the caudal vena cava.',
+      label: () => 'VLAS line',
       name: () => 'VLAS line',
     },
   ],
@@ -155,6 +157,7 @@ function headRimStep(side: Side): GuidedStep {
     text: () =>
       `Ventrodorsal hip-extended view. The patient's ${word} femoral head (check the L/R marker): click 3 or more ` +
       'points on the rim of the femoral head, spread over at least a third of its circumference, then press "Rim done".',
+    label: () => `${letter} femoral head`,
     name: (i) => `${letter} head rim ${i + 1}`,
   };
 }
@@ -170,6 +173,7 @@ function acetabularRimStep(side: Side): GuidedStep {
     text: () =>
       `Click the craniodorsal rim of the ${word} acetabulum: the most craniolateral point of its cranial ` +
       'effective acetabular margin.',
+    label: () => `${letter} acetabular rim`,
     name: () => `${letter} acetabular rim`,
   };
 }
@@ -182,7 +186,6 @@ const NORBERG: GuidedSpec = {
   tool: 'norberg',
   button: 'Norberg',
   title: 'Norberg angle',
-  key: 'n',
   needsSide: false,
   steps: [headRimStep('left'), acetabularRimStep('left'), headRimStep('right'), acetabularRimStep('right')],
   pointSet: (c) => ({
@@ -226,14 +229,13 @@ const NORBERG: GuidedSpec = {
 
 // --------------------------------------------------------------------------- tibial plateau angle
 function tpaPoint(id: string, text: string, name: string): GuidedStep {
-  return { id, kind: 'point', min: 1, max: 1, text: () => text, name: () => name };
+  return { id, kind: 'point', min: 1, max: 1, text: () => text, label: () => name, name: () => name };
 }
 
 const TPA: GuidedSpec = {
   tool: 'tpa',
   button: 'TPA',
   title: 'Tibial plateau angle',
-  key: 'j',
   needsSide: false,
   steps: [
     tpaPoint(
@@ -297,7 +299,6 @@ const DI: GuidedSpec = {
   tool: 'distraction_index',
   button: 'DI',
   title: 'Distraction index (PennHIP)',
-  key: 'd',
   needsSide: true,
   steps: [
     {
@@ -309,6 +310,7 @@ const DI: GuidedSpec = {
       text: (o) =>
         `PennHIP distraction view, ${sideWord(o)} hip. Click 3 or more points on the rim of the femoral head, ` +
         'spread over at least a third of its circumference, then press "Rim done".',
+      label: (o) => `${L(o)} femoral head`,
       name: (i, o) => `${L(o)} head rim ${i + 1}`,
     },
     {
@@ -320,6 +322,7 @@ const DI: GuidedSpec = {
       text: (o) =>
         `Click 3 or more points along the ${sideWord(o)} acetabulum's articular margin (the curved subchondral line ` +
         'of the cranial and dorsal acetabular rim), then press "Rim done".',
+      label: (o) => `${L(o)} acetabulum`,
       name: (i, o) => `${L(o)} acetabulum ${i + 1}`,
     },
   ],

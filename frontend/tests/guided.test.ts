@@ -65,9 +65,6 @@ describe('guided measurement specs', () => {
     expect(Object.keys(GUIDED_SPECS).sort()).toEqual(['distraction_index', 'norberg', 'tpa', 'vlas']);
     expect(isGuidedTool('tpa')).toBe(true);
     expect(isGuidedTool('vhs')).toBe(false);
-    const keys = Object.values(GUIDED_SPECS).map((s) => s.key);
-    expect(new Set(keys).size).toBe(4);
-    for (const k of keys) expect('wpzlaceqtmsiohvkrf').not.toContain(k);
   });
 
   it('steps through the Norberg angle: rims need 3 points and "Rim done", acetabular rims one click', () => {
@@ -145,7 +142,7 @@ describe('guided measurement specs', () => {
       expect(Object.keys(points).sort()).toEqual(Object.keys(c.input.points).sort());
       for (const [k, v] of Object.entries(c.input.points)) {
         if (typeof v === 'string') expect(points[k]).toBe(v);
-        else if (Array.isArray(v[0])) expect(points[k]).toEqual((v as number[][]).map(round3));
+        else if (Array.isArray((v as unknown[])[0])) expect(points[k]).toEqual((v as number[][]).map(round3));
         else expect(points[k]).toEqual(round3(v as number[]));
       }
       const result = compute(c.tool, points, c.input.calibration ?? null);
