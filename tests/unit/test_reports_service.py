@@ -29,6 +29,7 @@ from vetpacs.orders.catalog import create_procedure
 from vetpacs.orders.linking import LINKER
 from vetpacs.orders.schemas import OrderCreate, ProcedureCreate
 from vetpacs.orders.service import create_order, get_order
+from vetpacs.patients.merge import merge_animals
 from vetpacs.patients.schemas import AnimalCreate, OwnerCreate, OwnerLink
 from vetpacs.patients.service import create_animal, create_owner
 from vetpacs.reports import service as reports
@@ -300,3 +301,18 @@ def test_report_on_a_study_of_no_registered_animal_goes_out_as_oru(archive: Arch
     assert any(str(s[5]) == "Normal \\F\\ no \\S\\ findings" for s in tx)  # delimiters escaped
     (ed,) = [s for s in message.segments("OBX") if str(s[2]) == "ED"]
     assert base64.b64decode(str(ed[5][0][4])) == reports.report_pdf(archive, signed.id)
+
+
+def test_reports_follow_an_animal_merge(archive: Archive, study: dict[str, Any]) -> None:
+    draft = reports.create_report(
+        archive, study["uid"], ReportCreate(template_key="thorax-dog"), actor=SYSTEM
+    )
+    survivor = create_animal(archive, AnimalCreate(name="Latka", species_code="448771007"), actor=SYSTEM)
+    merge_animals(archive, survivor.id, study["animal"].id, actor=SYSTEM)
+    assert reports.get_report(archive, draft.id).animal_id == survivor.id
+    assert [r.id for r in reports.list_reports(archive, animal_id=survivor.id).items] == [draft.id]
+    assert reports.list_reports(archive, animal_id=study["animal"].id).total == 1  # the old id still finds it
+    signed = reports.sign_report(archive, draft.id, actor=SYSTEM)
+    assert (
+        signed.animal_id == survivor.id and events_of(archive, "report.signed")[0]["animal_id"] == survivor.id
+    )

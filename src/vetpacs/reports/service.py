@@ -35,6 +35,7 @@ from vetpacs.measurements.sr import patient_study_attributes
 from vetpacs.orders.lifecycle import advance_order, can_advance
 from vetpacs.orders.models import Order, OrderStatus, OrderStudy
 from vetpacs.patients import service as patients
+from vetpacs.patients.models import Animal
 from vetpacs.patients.schemas import AnimalRead
 from vetpacs.reports.models import Report, ReportStatus, ReportVersion
 from vetpacs.reports.pdf import ReportDocument, render_pdf
@@ -54,6 +55,7 @@ STUDIES: Table = cast(Table, Study.__table__)
 ORDERS: Table = cast(Table, Order.__table__)
 LINKS: Table = cast(Table, OrderStudy.__table__)
 USERS: Table = cast(Table, User.__table__)
+ANIMALS: Table = cast(Table, Animal.__table__)
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 PDF_SERIES_NUMBER = 9100
@@ -98,9 +100,33 @@ def _check(actor: Actor, permission: Permission) -> None:
 
 
 def _select() -> Any:
-    return select(REPORTS, func.coalesce(ORDERS.c.accession_number, "").label("accession_number")).outerjoin(
-        ORDERS, ORDERS.c.id == REPORTS.c.order_id
+    # A merged animal's reports show the survivor (animal merges keep the merged row, IHE PIR).
+    return (
+        select(
+            REPORTS,
+            func.coalesce(ORDERS.c.accession_number, "").label("accession_number"),
+            func.coalesce(ANIMALS.c.merged_into_id, REPORTS.c.animal_id).label("current_animal_id"),
+        )
+        .outerjoin(ORDERS, ORDERS.c.id == REPORTS.c.order_id)
+        .outerjoin(ANIMALS, ANIMALS.c.id == REPORTS.c.animal_id)
     )
+
+
+def _with_merged(conn: Connection, animal_id: int) -> list[int]:
+    """``animal_id`` and every animal merged into it (directly or through another merge)."""
+    found, frontier = {animal_id}, [animal_id]
+    for _ in range(16):
+        frontier = [
+            int(i)
+            for i in conn.execute(
+                select(ANIMALS.c.id).where(ANIMALS.c.merged_into_id.in_(frontier))
+            ).scalars()
+            if int(i) not in found
+        ]
+        if not frontier:
+            break
+        found.update(frontier)
+    return sorted(found)
 
 
 def _read(row: Row[Any]) -> ReportRead:
@@ -110,7 +136,7 @@ def _read(row: Row[Any]) -> ReportRead:
         study_instance_uid=row.study_instance_uid,
         order_id=row.order_id,
         accession_number=row.accession_number or "",
-        animal_id=row.animal_id,
+        animal_id=row.current_animal_id,
         status=ReportStatus(row.status),
         template_key=row.template_key,
         title=row.title,
@@ -192,8 +218,6 @@ def list_reports(
     filters = []
     if study_uid:
         filters.append(REPORTS.c.study_instance_uid == study_uid)
-    if animal_id is not None:
-        filters.append(REPORTS.c.animal_id == animal_id)
     if order_id is not None:
         filters.append(REPORTS.c.order_id == order_id)
     if status is not None:
@@ -205,6 +229,8 @@ def list_reports(
         filters.append(REPORTS.c.id == report_id)
     counted = select(func.count()).select_from(REPORTS.outerjoin(ORDERS, ORDERS.c.id == REPORTS.c.order_id))
     with archive.engine.connect() as conn:
+        if animal_id is not None:
+            filters.append(REPORTS.c.animal_id.in_(_with_merged(conn, animal_id)))
         total = int(conn.execute(counted.where(*filters)).scalar() or 0)
         rows = conn.execute(
             _select().where(*filters).order_by(REPORTS.c.id.desc()).limit(limit).offset(offset)
@@ -310,7 +336,7 @@ def _payload(row: Row[Any]) -> dict[str, Any]:
         "study_instance_uid": row.study_instance_uid,
         "order_id": row.order_id,
         "accession_number": row.accession_number or "",
-        "animal_id": row.animal_id,
+        "animal_id": row.current_animal_id,
         "status": row.status,
         "version": row.version,
     }
@@ -617,8 +643,11 @@ def sign_report(archive: Archive, report_id: int, *, actor: Actor, clinic: str =
         archive, row, sections, actor=actor, clinic=clinic, version=1, reason="", signed_at=signed_at
     )
     with archive.write_transaction() as conn:
-        if _row(conn, report_id, lock=True).status != ReportStatus.DRAFT.value:
+        locked = _row(conn, report_id, lock=True)
+        if locked.status != ReportStatus.DRAFT.value:
             raise Conflict(f"report {report_id} was signed or cancelled meanwhile")
+        if locked.updated_at != row.updated_at:
+            raise Conflict(f"report {report_id} was edited while it was being signed; sign it again")
         done = _finish(
             conn,
             report_id,
