@@ -316,3 +316,45 @@ def test_reports_follow_an_animal_merge(archive: Archive, study: dict[str, Any])
     assert (
         signed.animal_id == survivor.id and events_of(archive, "report.signed")[0]["animal_id"] == survivor.id
     )
+
+
+def test_fhir_diagnostic_report_of_a_draft_and_searches(archive: Archive, study: dict[str, Any]) -> None:
+    from fhir.resources.R4B.diagnosticreport import DiagnosticReport
+
+    from vetpacs.integration.fhir import reports as fhir_reports
+    from vetpacs.integration.fhir.common import FhirError, search_params
+
+    draft = reports.create_report(
+        archive, study["uid"], ReportCreate(template_key="thorax-dog"), actor=SYSTEM
+    )
+    base = "http://pacs.example"
+    resource = fhir_reports.read_diagnostic_report(archive, draft.id, base_url=base)
+    parsed = DiagnosticReport.model_validate(resource)
+    assert parsed.status == "preliminary" and parsed.issued is None and parsed.resultsInterpreter is None
+    assert [f.contentType for f in parsed.presentedForm] == ["text/plain; charset=utf-8"]  # no PDF yet
+    assert parsed.basedOn[0].reference == f"ServiceRequest/{study['order'].id}"
+    assert parsed.effectiveDateTime is not None
+
+    def search(**values: str) -> list[str]:
+        params = search_params(values.items(), fhir_reports.DIAGNOSTIC_REPORT_PARAMS)
+        found, total = fhir_reports.search_diagnostic_reports(archive, params, base_url=base)
+        assert total == len(found)
+        return [r["id"] for r in found]
+
+    assert search(status="preliminary") == [str(draft.id)]
+    assert search(status="final") == []
+    assert search(identifier=f"urn:vetpacs:accession|{study['order'].accession_number}") == [str(draft.id)]
+    assert search(identifier=f"urn:vetpacs:report|{draft.id}", _id=str(draft.id)) == [str(draft.id)]
+    assert search(identifier="urn:other|1") == []
+    assert search(**{"based-on": f"ServiceRequest/{study['order'].id}"}) == [str(draft.id)]
+    with pytest.raises(FhirError) as bad:
+        search(status="done")
+    assert bad.value.status == 400
+    with pytest.raises(FhirError):
+        search(**{"based-on": "Patient/1"})
+    signed = reports.sign_report(archive, draft.id, actor=SYSTEM)
+    final = DiagnosticReport.model_validate(
+        fhir_reports.read_diagnostic_report(archive, draft.id, base_url=base)
+    )
+    assert final.status == "final" and final.presentedForm[0].url == f"{base}{signed.pdf_url}"
+    assert final.presentedForm[1].data == reports.report_text(signed).encode()  # decoded by the model
