@@ -358,3 +358,24 @@ def test_fhir_diagnostic_report_of_a_draft_and_searches(archive: Archive, study:
     )
     assert final.status == "final" and final.presentedForm[0].url == f"{base}{signed.pdf_url}"
     assert final.presentedForm[1].data == reports.report_text(signed).encode()  # decoded by the model
+
+
+def test_cancel_a_draft_then_start_again(archive: Archive, study: dict[str, Any]) -> None:
+    first = reports.create_report(
+        archive, study["uid"], ReportCreate(template_key="thorax-dog"), actor=RADIOLOGIST
+    )
+    with pytest.raises(Forbidden):
+        reports.cancel_report(archive, first.id, actor=FRONT_DESK)
+    cancelled = reports.cancel_report(archive, first.id, actor=RADIOLOGIST, reason="wrong template")
+    assert cancelled.status.value == "cancelled"
+    assert events_of(archive, "report.cancelled")[0]["reason"] == "wrong template"
+    with pytest.raises(Conflict):
+        reports.sign_report(archive, first.id, actor=RADIOLOGIST)
+    second = reports.create_report(
+        archive, study["uid"], ReportCreate(template_key="general"), actor=RADIOLOGIST
+    )
+    reports.update_report(archive, second.id, ReportUpdate(conclusion="Normal"), actor=RADIOLOGIST)
+    reports.sign_report(archive, second.id, actor=RADIOLOGIST)
+    with pytest.raises(Conflict):
+        reports.cancel_report(archive, second.id, actor=RADIOLOGIST)
+    assert reports.list_reports(archive, study_uid=study["uid"]).total == 2

@@ -415,6 +415,26 @@ def update_report(archive: Archive, report_id: int, body: ReportUpdate, *, actor
         return _read(row)
 
 
+def cancel_report(archive: Archive, report_id: int, *, actor: Actor, reason: str = "") -> ReportRead:
+    """Cancel a draft (``reports:write``): it stays for the record and the study may get a new one.
+
+    A signed report is a Conflict (amend it instead). Audit and event ``report.cancelled``.
+    """
+    _check(actor, Permission.REPORTS_WRITE)
+    with archive.write_transaction() as conn:
+        row = _row(conn, report_id, lock=True)
+        if row.status != ReportStatus.DRAFT.value:
+            raise Conflict(f"report {report_id} is {row.status}: only a draft can be cancelled")
+        conn.execute(
+            update(REPORTS)
+            .where(REPORTS.c.id == report_id)
+            .values(status=ReportStatus.CANCELLED.value, updated_at=utcnow())
+        )
+        row = _row(conn, report_id)
+        _write(conn, actor, "report.cancelled", report_id, {**_payload(row), "reason": reason})
+        return _read(row)
+
+
 def _display_name(conn: Connection, username: str) -> str:
     name = conn.execute(select(USERS.c.display_name).where(USERS.c.username == username)).scalar()
     return str(name or "").strip() or username

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from vetpacs.auth import Actor, Permission
 from vetpacs.reports import service as svc
@@ -95,6 +96,25 @@ def get_report(report_id: int, request: Request, actor: Reader) -> ReportRead:
 def update_report(report_id: int, body: ReportUpdate, request: Request, actor: Writer) -> ReportRead:
     """Change a draft's sections; a signed report answers 409 (amend it instead)."""
     return svc.update_report(archive_of(request), report_id, body, actor=_with_address(actor, request))
+
+
+class CancelReason(BaseModel):
+    """Why a draft is cancelled (kept in the audit log and the event)."""
+
+    reason: str = Field(default="", max_length=1000)
+
+
+@router.post("/reports/{report_id}/cancel", response_model=ReportRead)
+def cancel_report(
+    report_id: int, request: Request, actor: Writer, body: CancelReason | None = None
+) -> ReportRead:
+    """Cancel a draft (the study may then get a new report); a signed report answers 409."""
+    return svc.cancel_report(
+        archive_of(request),
+        report_id,
+        actor=_with_address(actor, request),
+        reason=body.reason if body else "",
+    )
 
 
 @router.post("/reports/{report_id}/sign", response_model=ReportRead)
