@@ -1370,8 +1370,21 @@ function guidedPartRemoved(group: GuidedGroup, uid: string): void {
   resumeGuided();
 }
 
+/**
+ * Cornerstone holds a click on the image back for its double-click tolerance (400 ms) before the
+ * landmark exists, and drops it when another mouseup reaches the document meanwhile: the guide keeps
+ * its mouseups to itself (bindUi), and a step's button pressed sooner waits for the landmark.
+ */
+const CLICK_HELD_MS = 450;
+let lastImagePointerDown = -Infinity;
+
 /** The step's button ("Ladder done", "Rim done"): on to the next step. */
 function closeGuidedStep(): void {
+  const wait = lastImagePointerDown + CLICK_HELD_MS - performance.now();
+  if (wait > 0) {
+    setTimeout(closeGuidedStep, wait);
+    return;
+  }
   const group = guidedDraft;
   const index = group ? guidedStepIndex(group) : -1;
   if (!group || index < 0) return;
@@ -2389,6 +2402,8 @@ function bindUi(): void {
     b.addEventListener('click', () => startGuided(b.dataset.guided as GuidedTool));
   });
   $('#guide-next').addEventListener('click', closeGuidedStep);
+  $('#viewports').addEventListener('pointerdown', () => (lastImagePointerDown = performance.now()), true);
+  $('#guide').addEventListener('mouseup', (e) => e.stopPropagation());
   $('#guide-undo').addEventListener('click', undoGuided);
   $('#guide-cancel').addEventListener('click', cancelGuided);
   $('#guide-side').addEventListener('change', onSideChosen);

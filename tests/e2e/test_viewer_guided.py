@@ -94,7 +94,7 @@ def result_saved(page: Any) -> int:
 
 def settled(server: LiveServer, measurement_id: int, points: dict[str, Any], page: Any) -> dict[str, Any]:
     """The stored row once it holds these points (a change is PATCHed half a second after it)."""
-    row = stored(server, measurement_id)
+    row: dict[str, Any] = stored(server, measurement_id)
     for _ in range(50):
         if row["points"] == points:
             break
@@ -212,14 +212,13 @@ def test_guided_norberg_di_vlas_tpa(
     head_c, head_r = (0.3 * cols, 0.8 * rows), 0.08 * cols
     acet_c, acet_r = (head_c[0] + 3.0, head_c[1] - 4.0), 1.15 * 0.08 * cols  # 5 px apart: DI 5 / r
     head_rim = on_circle(head_c, head_r, [0, 90, 180])
-    # Clicked right to left: each landmark's name is drawn to its right, and a click on a name grabs it.
     acet_rim = on_circle(acet_c, acet_r, [340, 290, 240, 200])
     click_all(page, head_rim)
     has_points(page, "femoral_head_rim", 3)
     page.click("#guide-next")
     step_is(page, "acetabulum_rim")
+    # "Rim done" at once: the guide waits for the last click, which Cornerstone holds back 400 ms.
     click_all(page, acet_rim)
-    has_points(page, "acetabulum_rim", 4)
     page.click("#guide-next")
     di_id = result_saved(page)
     di_li = item(page, "distraction_index")
