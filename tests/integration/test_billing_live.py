@@ -202,6 +202,24 @@ def test_performed_order_is_charged_and_sent_to_the_pms(
         )
         assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
 
+        # ------------------------------------------------------------ the report is signed: billed
+        draft = created(
+            api.post(f"/studies/{order['study_instance_uid']}/reports", json={"conclusion": "No findings."})
+        )
+        signed = api.post(f"/reports/{draft['id']}/sign")
+        assert signed.status_code == 200, signed.text
+        wait_for(
+            lambda: api.get(f"/orders/{order['id']}").json()["status"] == "billed", what="the order billed"
+        )
+        billed = httpx.get(srv.http_url + f"/fhir/ChargeItem/{charge['id']}", headers=headers, timeout=30)
+        assert ChargeItem.model_validate(billed.json()).status == "billed"
+        amended = api.post(
+            f"/reports/{draft['id']}/amend", json={"reason": "typo", "conclusion": "No findings!"}
+        )
+        assert amended.status_code == 200, amended.text  # an amendment does not un-bill the order
+        assert api.get(f"/orders/{order['id']}").json()["status"] == "billed"
+        assert charges(api, order=order["id"])["total"] == 1
+
         # ------------------------------------------------------------ void: a credit and a missed charge
         assert api.post(f"/charges/{charge['id']}/void", json={"reason": ""}).status_code == 422
         voided = api.post(f"/charges/{charge['id']}/void", json={"reason": "posted twice in the PMS"})
