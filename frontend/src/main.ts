@@ -1366,6 +1366,7 @@ function guidedPartRemoved(group: GuidedGroup, uid: string): void {
     if (list.length < step.min) group.closed.delete(step.id);
   }
   group.order = group.order.filter((u) => u !== uid);
+  group.error = undefined;
   renderGuided();
   resumeGuided();
 }

@@ -217,6 +217,19 @@ def test_guided_norberg_di_vlas_tpa(
     has_points(page, "femoral_head_rim", 3)
     page.click("#guide-next")
     step_is(page, "acetabulum_rim")
+    # Three collinear rim points fit no circle: the geometry error is shown, the step stays open.
+    collinear = [(0.5 * cols, 0.7 * rows + 8 * i) for i in range(3)]
+    click_all(page, collinear)
+    has_points(page, "acetabulum_rim", 3)
+    page.click("#guide-next")
+    page.wait_for_selector("#guide-result .warning")
+    assert page.text_content("#guide-result .warning").startswith("Not computed: collinear_points")
+    step_is(page, "acetabulum_rim")
+    assert not page.is_visible("#guide-result .score")
+    for _ in collinear:
+        page.click("#guide-undo")
+    page.wait_for_selector("#guide-progress li[data-step='acetabulum_rim']", state="detached")
+    assert not page.is_visible("#guide-result .warning")
     # "Rim done" at once: the guide waits for the last click, which Cornerstone holds back 400 ms.
     click_all(page, acet_rim)
     page.click("#guide-next")
