@@ -36,6 +36,7 @@ export const SAVED_TOOLS: Record<string, string> = {
   EllipticalROI: 'ellipse_roi',
   RectangleROI: 'rectangle_roi',
   ArrowAnnotate: 'arrow',
+  Label: 'text',
   Calibrate: 'calibration',
 };
 

@@ -15,6 +15,7 @@ export const CS_TOOLS = {
   EllipticalROI: 'ellipse_roi',
   RectangleROI: 'rectangle_roi',
   ArrowAnnotate: 'arrow',
+  Label: 'text',
   Calibrate: 'calibration',
 } as const;
 
@@ -37,6 +38,7 @@ const HANDLES: Record<ToolName, number> = {
   ellipse_roi: 4,
   rectangle_roi: 4,
   arrow: 2,
+  text: 1,
   calibration: 2,
 };
 
@@ -59,7 +61,8 @@ export function boundingCorners(pts: readonly Point[]): [[number, number], [numb
  * The tool's point set (docs/measurements.md) from a finished annotation's handles in image pixels.
  * Cornerstone's handle orders: Angle [arm1, vertex, arm2]; Cobb [line1 a, b, line2 a, b]; ellipse
  * [bottom, top, left, right]; rectangle [top-left, top-right, bottom-left, bottom-right]; arrow
- * [head, tail] (arrowFirst). Our arrow goes from `start` (tail) to `end` (head).
+ * [head, tail] (arrowFirst). Our arrow goes from `start` (tail) to `end` (head). A text label
+ * (Cornerstone's Label tool) is anchored at its first handle.
  */
 export function pointsOf(
   tool: ToolName,
@@ -82,6 +85,8 @@ export function pointsOf(
       return { corners: boundingCorners(h).map(roundPoint) };
     case 'arrow':
       return { start: h[1], end: h[0] };
+    case 'text':
+      return { anchor: h[0] };
   }
 }
 
@@ -130,6 +135,8 @@ export function handlesOf(tool: string, points: Record<string, unknown>): Point[
     }
     case 'arrow':
       return isPoint(points.start) && isPoint(points.end) ? [points.end, points.start] : undefined;
+    case 'text':
+      return isPoint(points.anchor) ? [points.anchor, points.anchor] : undefined;
     default:
       return undefined;
   }
@@ -187,6 +194,7 @@ export const TOOL_TITLES: Record<string, string> = {
   ellipse_roi: 'Ellipse',
   rectangle_roi: 'Rectangle',
   arrow: 'Arrow',
+  text: 'Text',
   calibration: 'Calibration',
   vhs: 'VHS',
 };
@@ -246,6 +254,7 @@ export function panelText(result: Result, label = ''): string {
     case 'calibration':
       return `${title} ${label} (${v.mm_per_pixel.value.toPrecision(4)} mm/px)`;
     case 'arrow':
+    case 'text':
       return `${title}: ${label}`;
     default:
       return title;

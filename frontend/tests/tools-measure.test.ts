@@ -24,6 +24,8 @@ describe('toolbar tools and our tool names', () => {
     expect(ourTool('Probe')).toBeUndefined();
     expect(csToolOf('rectangle_roi')).toBe('RectangleROI');
     expect(csToolOf('arrow')).toBe('ArrowAnnotate');
+    expect(csToolOf('text')).toBe('Label');
+    expect(ourTool('Label')).toBe('text');
     expect(csToolOf('vhs')).toBeUndefined();
   });
 
@@ -38,6 +40,10 @@ describe('toolbar tools and our tool names', () => {
     expect(pointsOf('rectangle_roi', [[5, 10], [25, 10], [5, 30], [25, 30]])).toEqual({ corners: [[5, 10], [25, 30]] });
     // Arrow handles are [head, tail]: start is the tail, end the head.
     expect(pointsOf('arrow', [[1, 2], [3, 4]])).toEqual({ start: [3, 4], end: [1, 2] });
+    // A text label without an arrow is anchored at its first handle.
+    expect(pointsOf('text', [[7.5, 8.25]])).toEqual({ anchor: [7.5, 8.25] });
+    expect(handlesOf('text', { anchor: [7.5, 8.25] })).toEqual([[7.5, 8.25], [7.5, 8.25]]);
+    expect(handlesOf('text', { anchor: [7.5] })).toBeUndefined();
     expect(pointsOf('calibration', [[0, 0], [100, 0]])).toBeUndefined();
     expect(pointsOf('calibration', [[0, 0], [100, 0]], { known_mm: 25 })).toEqual({ line: [[0, 0], [100, 0]], known_mm: 25 });
     expect(pointsOf('angle', [[10, 0], [0, 0]])).toBeUndefined();

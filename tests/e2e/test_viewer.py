@@ -343,3 +343,37 @@ def test_prior_list_comes_from_the_archive(
         == (newest_first[0])
     )
     page.wait_for_selector(f"#prior-list a[aria-current][data-study='{newest_first[0]}']")
+
+
+def test_radiograph_presets_follow_the_body_region(
+    demo_server: LiveServer, demo_files: list[Path], browser_page: Any
+) -> None:
+    """A pelvis radiograph offers the bone window first; radiograph presets are relative to the
+    window the image opened with (no absolute scale on a DX)."""
+    page = browser_page
+    pelvis = next(
+        ds
+        for group in datasets_by_accession(demo_files).values()
+        for ds in group
+        if ds.Modality == "DX" and ds.BodyPartExamined == "PELVIS"
+    )
+    page.goto(f"{demo_server.http_url}/viewer/login")
+    sign_in(page, demo_server)
+    page.wait_for_url(re.compile(r".*/app/$"))
+    page.goto(f"{demo_server.http_url}/viewer/?accession={pelvis.AccessionNumber}")
+    wait_first_image(page)
+    page.wait_for_function("document.querySelector('#viewports .overlay.br')?.dataset.ww")
+    options = page.eval_on_selector_all("#preset option", "os => os.map(o => o.value)")
+    assert options[:3] == ["", "Bone", "Soft tissue"], options
+    width = float(overlay(page, "data-ww", ".overlay.br"))
+    center = float(overlay(page, "data-wc", ".overlay.br"))
+    page.select_option("#preset", "Bone")
+    page.wait_for_function(
+        "ww => document.querySelector('#viewports .overlay.br').dataset.ww !== ww", arg=str(round(width))
+    )
+    assert abs(float(overlay(page, "data-ww", ".overlay.br")) - 0.7 * width) <= 2
+    assert abs(float(overlay(page, "data-wc", ".overlay.br")) - (center + 0.2 * width)) <= 2
+    page.select_option("#preset", "")
+    page.wait_for_function(
+        "ww => document.querySelector('#viewports .overlay.br').dataset.ww === ww", arg=str(round(width))
+    )

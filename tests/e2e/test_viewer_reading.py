@@ -1,0 +1,131 @@
+"""Reading aids of the viewer end to end (issue 6, items 2 and 4): touch (one finger drives the selected
+tool, a two-finger pinch zooms), a free text label without an arrow (placed, saved, reopened) and the
+magnifier while the button is held. Debian's chromium (Playwright) against a live server with the
+demo studies; touches are real touch events dispatched through the DevTools protocol.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import LiveServer
+from e2e.e2e_support import shot
+from e2e.test_viewer_tools import (
+    click_image,
+    datasets_by_accession,
+    item,
+    near,
+    open_study,
+    page_point,
+    panel_texts,
+    saved_id,
+    stored,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+SKULL = "VPD0070007"  # Kiwi's skull radiograph (no other browser test measures on it)
+
+
+def zoom_of(page: Any) -> float:
+    text = page.text_content("#viewports .viewport .overlay.br") or ""
+    match = re.search(r"Zoom: ([0-9.]+)", text)
+    assert match, text
+    return float(match.group(1))
+
+
+def overlay_window(page: Any) -> str:
+    return str(page.get_attribute("#viewports .viewport .overlay.br", "data-ww") or "")
+
+
+def test_text_label_magnifier_and_pinch_zoom(
+    demo_server: LiveServer, demo_files: list[Path], browser_page: Any
+) -> None:
+    page = browser_page
+    study = datasets_by_accession(demo_files)[SKULL]
+    ds = study[0]
+    cols, rows = int(ds.Columns), int(ds.Rows)
+    open_study(page, demo_server, SKULL)
+
+    # Touch: one finger drives the selected tool (window/level), a two-finger pinch outwards zooms.
+    page.click('[data-tool="WindowLevel"]')
+    ww_before = overlay_window(page)
+    zoom_before = zoom_of(page)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+    cx, cy = page_point(page, (0.5 * cols, 0.5 * rows))
+
+    def touch(kind: str, *points: tuple[float, float]) -> None:
+        cdp.send(
+            "Input.dispatchTouchEvent",
+            {"type": kind, "touchPoints": [{"x": x, "y": y, "id": n} for n, (x, y) in enumerate(points)]},
+        )
+        page.wait_for_timeout(16)
+
+    touch("touchStart", (cx, cy))
+    for step in range(1, 10):
+        touch("touchMove", (cx + 10 * step, cy + 5 * step))
+    touch("touchEnd")
+    page.wait_for_function(
+        "w => document.querySelector('#viewports .overlay.br').dataset.ww !== w", arg=ww_before
+    )
+    assert zoom_of(page) == zoom_before  # one finger did not zoom
+    touch("touchStart", (cx - 20, cy), (cx + 20, cy))
+    for spread in range(30, 160, 10):
+        touch("touchMove", (cx - spread, cy), (cx + spread, cy))
+    touch("touchEnd")
+    page.wait_for_function(
+        "z => { const o = document.querySelector('#viewports .overlay.br');"
+        " const m = /Zoom: ([0-9.]+)/.exec(o.textContent); return m && parseFloat(m[1]) > z * 1.3; }",
+        arg=zoom_before,
+    )
+    page.click("#reset")
+    page.wait_for_function(
+        "z => document.querySelector('#viewports .overlay.br').textContent.includes('Zoom: ' + z)",
+        arg=f"{zoom_before:.2f}",
+    )
+
+    # A text label, no arrow: asked in a dialog, anchored where it was clicked, saved as `text`.
+    page.click('[data-tool="Label"]')
+    anchor = (0.3 * cols, 0.4 * rows)
+    click_image(page, anchor)
+    page.wait_for_selector("#ask[open]")
+    assert page.text_content("#ask-title") == "Text label"
+    page.fill("#ask-input", "nasal cavity clear")
+    page.click("#ask-ok")
+    label = item(page, "text")
+    assert label.text_content().strip() == "Text: nasal cavity clear"
+    row = stored(demo_server, saved_id(page, "text"))
+    assert row["tool"] == "text" and row["label"] == "nasal cavity clear"
+    assert row["sop_instance_uid"] in {d.SOPInstanceUID for d in study}
+    near([tuple(row["points"]["anchor"])], [anchor])
+    page.wait_for_function(
+        't => [...document.querySelectorAll(\'[data-viewport="0"] svg text, [data-viewport="0"] svg tspan\')]'
+        ".some(e => e.textContent === t)",
+        arg="nasal cavity clear",
+    )
+    shot(page, "reading-text-label")
+
+    # The magnifier: shown while the button is held over the image, gone when released.
+    page.click('[data-tool="Magnify"]')
+    x, y = page_point(page, (0.5 * cols, 0.5 * rows))
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.wait_for_selector('[data-viewport="0"] .magnifyTool', state="visible")
+    page.mouse.move(x + 30, y + 20, steps=5)
+    shot(page, "reading-magnifier")
+    page.mouse.up()
+    page.wait_for_function(
+        "() => { const m = document.querySelector('[data-viewport=\"0\"] .magnifyTool');"
+        " return !m || m.style.display === 'none' || !m.isConnected; }"
+    )
+
+    # Reopened: the label is back, with its text.
+    before_texts = panel_texts(page)
+    open_study(page, demo_server, SKULL, sign=False)
+    page.wait_for_selector("#measurement-list li[data-measurement='text'][data-saved]")
+    assert panel_texts(page) == before_texts
