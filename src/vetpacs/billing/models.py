@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, Numeric, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from vetpacs.archive.models import Study
 from vetpacs.db.base import Base
+from vetpacs.orders.models import OrderStatus, OrderStudy, PerformedStep, StepStatus
+from vetpacs.patients.models import Animal
 
 
 class ChargeStatus(StrEnum):
@@ -72,3 +76,23 @@ class Charge(Base):
     voided_by: Mapped[str] = mapped_column(String(64), default="")
     voided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     void_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+FEES: Table = cast(Table, FeeItem.__table__)
+CHARGES: Table = cast(Table, Charge.__table__)
+ANIMALS: Table = cast(Table, Animal.__table__)
+STUDIES: Table = cast(Table, Study.__table__)
+STUDY_LINKS: Table = cast(Table, OrderStudy.__table__)
+PERFORMED: Table = cast(Table, PerformedStep.__table__)
+
+PERFORMED_STATUSES = frozenset(
+    {
+        OrderStatus.COMPLETED.value,
+        OrderStatus.IMAGES_RECEIVED.value,
+        OrderStatus.REPORTED.value,
+        OrderStatus.BILLED.value,
+    }
+)
+"""Order statuses at which the procedure has been performed (MPPS COMPLETED or images received)."""
+NOT_PERFORMED_STEPS = frozenset({StepStatus.CANCELLED.value, StepStatus.DISCONTINUED.value})
+"""Steps that are not charged (cancelled before, or discontinued during, the procedure)."""

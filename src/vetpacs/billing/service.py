@@ -1,9 +1,11 @@
-"""Billing service: the fee list, charges from performed orders, manual charges, voids, missed charges.
+"""Billing service: charges from performed orders, manual charges, voids; the module's entry point.
 
 Every write takes a keyword-only ``actor`` (``billing:write``), runs in one transaction with its
-audit rows and its outbox event (``fee.updated``, ``charge.posted``, ``charge.voided``,
-``charges.moved``). Integrations read those events: HL7 DFT^P03 (IHE Charge Posting), the
-``charge.posted`` webhook, FHIR ChargeItem.
+audit rows and its outbox event (``charge.posted``, ``charge.voided``, ``charges.moved``; the fee
+list in :mod:`vetpacs.billing.fees` emits ``fee.updated``). Integrations read those events: HL7
+DFT^P03 (IHE Charge Posting), the ``charge.posted`` webhook, FHIR ChargeItem. The fee list
+(:mod:`~vetpacs.billing.fees`) and the missed-charge report (:mod:`~vetpacs.billing.missed`) are
+re-exported here.
 
 Charging a performed order (:func:`charge_completed_order`) posts one charge per order and fee code
 of its procedures, priced from the fee list; running it again posts nothing more (the charge's
@@ -18,203 +20,47 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Row,
-    Table,
-    and_,
-    exists,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Row, and_, func, insert, select, update
 
 from vetpacs import events
-from vetpacs.archive.models import Study
 from vetpacs.auth.audit import Database, record_in, utcnow
 from vetpacs.auth.roles import Actor, Permission
-from vetpacs.billing.models import Charge, ChargeSource, ChargeStatus, FeeItem
-from vetpacs.billing.schemas import (
-    ChargeCreate,
-    ChargePage,
-    ChargeRead,
-    ChargingResult,
-    FeeRead,
-    FeeUpdate,
-    MissedCharges,
-    MissedOrder,
-    MissedReason,
-    UnbilledStudy,
+from vetpacs.billing.fees import CENT, SEED_PRICES, get_fee, list_fees, money, put_fee, require, seed_fees
+from vetpacs.billing.missed import missed_charges
+from vetpacs.billing.models import (
+    ANIMALS,
+    CHARGES,
+    FEES,
+    NOT_PERFORMED_STEPS,
+    PERFORMED_STATUSES,
+    STUDY_LINKS,
+    ChargeSource,
+    ChargeStatus,
 )
-from vetpacs.errors import Conflict, Forbidden, Invalid, NotFound
-from vetpacs.orders.catalog import PROCEDURES, SEED_PROCEDURES
+from vetpacs.billing.schemas import ChargeCreate, ChargePage, ChargeRead, ChargingResult
+from vetpacs.errors import Conflict, Invalid, NotFound
+from vetpacs.orders.catalog import PROCEDURES
 from vetpacs.orders.lifecycle import ORDERS, STEPS, advance_order, can_advance
-from vetpacs.orders.models import OrderStatus, OrderStudy, PerformedStep, StepStatus
-from vetpacs.patients.models import Animal
+from vetpacs.orders.models import OrderStatus
 
-FEES: Table = cast(Table, FeeItem.__table__)
-CHARGES: Table = cast(Table, Charge.__table__)
-ANIMALS: Table = cast(Table, Animal.__table__)
-STUDIES: Table = cast(Table, Study.__table__)
-STUDY_LINKS: Table = cast(Table, OrderStudy.__table__)
-PERFORMED: Table = cast(Table, PerformedStep.__table__)
-
-CENT = Decimal("0.01")
-PERFORMED_STATUSES = frozenset(
-    {
-        OrderStatus.COMPLETED.value,
-        OrderStatus.IMAGES_RECEIVED.value,
-        OrderStatus.REPORTED.value,
-        OrderStatus.BILLED.value,
-    }
-)
-"""Order statuses at which the procedure has been performed (MPPS COMPLETED or images received)."""
-NOT_PERFORMED_STEPS = frozenset({StepStatus.CANCELLED.value, StepStatus.DISCONTINUED.value})
-
-SEED_PRICES: dict[str, Decimal] = {
-    "RAD-THX2": Decimal("95.00"),
-    "RAD-THX3": Decimal("125.00"),
-    "RAD-ABD": Decimal("95.00"),
-    "RAD-HD": Decimal("180.00"),
-    "RAD-STIFLE": Decimal("110.00"),
-    "RAD-SPINE": Decimal("110.00"),
-    "DENT-FULL": Decimal("150.00"),
-    "US-ABD": Decimal("120.00"),
-    "US-ECHO": Decimal("185.00"),
-    "CT-HEAD": Decimal("420.00"),
-    "CT-THX": Decimal("420.00"),
-    "CT-ABD": Decimal("450.00"),
-    "MR-BRAIN": Decimal("780.00"),
-    "MR-SPINE": Decimal("780.00"),
-    "RAD-EQ-LIMB": Decimal("140.00"),
-}
-"""Sample prices (in ``billing_currency``) for every fee code of the sample catalog."""
-
-
-def _require(actor: Actor, permission: Permission) -> None:
-    if not actor.can(permission):
-        raise Forbidden(f"role {actor.role.value} lacks permission {permission.value}")
-
-
-def money(value: Decimal) -> Decimal:
-    """An amount rounded to cents (half up, as invoices do)."""
-    return value.quantize(CENT, rounding="ROUND_HALF_UP")
-
-
-# --------------------------------------------------------------------------- fee list
-def _fee_read(row: Row[Any]) -> FeeRead:
-    return FeeRead(
-        fee_code=row.fee_code,
-        description=row.description,
-        unit_price=money(Decimal(row.unit_price)),
-        currency=row.currency,
-        tax_rate=Decimal(row.tax_rate) if row.tax_rate is not None else None,
-        active=row.active,
-        updated_by=row.updated_by,
-        updated_at=row.updated_at,
-    )
-
-
-def list_fees(db: Database, *, active: bool | None = None) -> list[FeeRead]:
-    """The fee list by fee code (only active or inactive lines with ``active``)."""
-    stmt = select(FEES).order_by(FEES.c.fee_code)
-    if active is not None:
-        stmt = stmt.where(FEES.c.active.is_(active))
-    with db.engine.connect() as conn:
-        return [_fee_read(r) for r in conn.execute(stmt).all()]
-
-
-def get_fee(db: Database, fee_code: str) -> FeeRead:
-    """One line of the fee list; NotFound when the code has none."""
-    with db.engine.connect() as conn:
-        row = conn.execute(select(FEES).where(FEES.c.fee_code == fee_code)).first()
-    if row is None:
-        raise NotFound(f"no fee list line for fee code {fee_code!r}")
-    return _fee_read(row)
-
-
-def put_fee(
-    db: Database, fee_code: str, data: FeeUpdate, *, actor: Actor, default_currency: str = "EUR"
-) -> FeeRead:
-    """Create or replace the fee list line of ``fee_code`` (``billing:write``); event ``fee.updated``.
-
-    The currency defaults to the line's current one, else ``default_currency``. New prices apply to
-    charges posted from now on; posted charges keep theirs.
-    """
-    _require(actor, Permission.BILLING_WRITE)
-    code = fee_code.strip()
-    if not code or len(code) > 32:
-        raise Invalid("a fee code has 1 to 32 characters")
-    with db.write_transaction() as conn:
-        current = conn.execute(select(FEES).where(FEES.c.fee_code == code).with_for_update()).first()
-        values = {
-            "description": data.description,
-            "unit_price": money(data.unit_price),
-            "currency": data.currency or (current.currency if current is not None else default_currency),
-            "tax_rate": data.tax_rate,
-            "active": data.active,
-            "updated_by": actor.username[:64],
-            "updated_at": utcnow(),
-        }
-        if current is None:
-            try:
-                conn.execute(insert(FEES).values(fee_code=code, **values))
-            except IntegrityError as exc:  # a concurrent PUT of the same new code
-                raise Conflict(f"fee code {code!r} was created at the same time; try again") from exc
-        else:
-            conn.execute(update(FEES).where(FEES.c.id == current.id).values(**values))
-        row = conn.execute(select(FEES).where(FEES.c.fee_code == code)).one()
-        fee = _fee_read(row)
-        before = _fee_read(current).model_dump(mode="json") if current is not None else None
-        after = fee.model_dump(mode="json")
-        record_in(
-            conn,
-            actor,
-            "fee.updated" if current is not None else "fee.created",
-            object_type="fee",
-            object_id=code,
-            detail={"before": before, "after": after},
-        )
-        events.emit(
-            conn,
-            "fee.updated",
-            aggregate_type="fee",
-            aggregate_id=code,
-            payload={"fee": after, "created": current is None},
-            actor=actor.username,
-        )
-    return fee
-
-
-def seed_fees(db: Database, *, actor: Actor, currency: str = "EUR") -> list[FeeRead]:
-    """Add a fee list line for every fee code of the sample catalog that has none yet (sample prices).
-
-    Existing lines are left alone; returns the lines added.
-    """
-    names: dict[str, str] = {}
-    for proc in SEED_PROCEDURES:
-        if proc.fee_code:
-            names.setdefault(proc.fee_code, proc.name)
-    with db.engine.connect() as conn:
-        have = set(conn.execute(select(FEES.c.fee_code)).scalars())
-    added = []
-    for code, name in names.items():
-        if code in have or code not in SEED_PRICES:
-            continue
-        added.append(
-            put_fee(
-                db,
-                code,
-                FeeUpdate(description=name, unit_price=SEED_PRICES[code], currency=currency),
-                actor=actor,
-            )
-        )
-    return added
+__all__ = [
+    "SEED_PRICES",
+    "add_manual_charge",
+    "charge_completed_order",
+    "charge_payload",
+    "get_charge",
+    "get_fee",
+    "list_charges",
+    "list_fees",
+    "missed_charges",
+    "money",
+    "move_charges",
+    "put_fee",
+    "seed_fees",
+    "void_charge",
+]
 
 
 # --------------------------------------------------------------------------- charges
@@ -347,7 +193,7 @@ def charge_completed_order(db: Database, order_id: int, *, actor: Actor) -> Char
     inactive) is reported in ``problems`` and shows in :func:`missed_charges`. A reported order
     with a posted charge moves on to ``billed``.
     """
-    _require(actor, Permission.BILLING_WRITE)
+    require(actor, Permission.BILLING_WRITE)
     with db.write_transaction() as conn:
         order = conn.execute(select(ORDERS).where(ORDERS.c.id == order_id).with_for_update()).first()
         if order is None:
@@ -442,7 +288,7 @@ def add_manual_charge(db: Database, data: ChargeCreate, *, actor: Actor) -> Char
     request gives its own. Raises NotFound for an unknown order or animal, Invalid for an unknown
     or inactive fee code or an order and animal that do not belong together.
     """
-    _require(actor, Permission.BILLING_WRITE)
+    require(actor, Permission.BILLING_WRITE)
     with db.write_transaction() as conn:
         order: Row[Any] | None = None
         if data.order_id is not None:
@@ -519,7 +365,7 @@ def void_charge(db: Database, charge_id: int, reason: str, *, actor: Actor) -> C
     A voided procedure charge is not posted again by :func:`charge_completed_order`; the order shows
     in :func:`missed_charges` until another charge is posted for it.
     """
-    _require(actor, Permission.BILLING_WRITE)
+    require(actor, Permission.BILLING_WRITE)
     why = reason.strip()
     if not why:
         raise Invalid("a reason is required to void a charge")
@@ -557,7 +403,7 @@ def move_charges(db: Database, merged_id: int, survivor_id: int, *, actor: Actor
 
     Returns how many charges moved (0: nothing to do, no audit row nor event).
     """
-    _require(actor, Permission.BILLING_WRITE)
+    require(actor, Permission.BILLING_WRITE)
     with db.write_transaction() as conn:
         ids = list(
             conn.execute(
@@ -642,132 +488,3 @@ def list_charges(
         total = int(conn.execute(count).scalar() or 0)
         rows = conn.execute(stmt).all()
     return ChargePage(items=[_charge_read(r) for r in rows], total=total, limit=limit, offset=offset)
-
-
-# --------------------------------------------------------------------------- missed charges
-def _missed_reason(
-    conn: Connection, order_id: int, fees: dict[str, Any]
-) -> tuple[MissedReason, str, list[str], list[str]]:
-    rows = conn.execute(
-        select(STEPS.c.status, PROCEDURES.c.code, PROCEDURES.c.fee_code)
-        .join(PROCEDURES, PROCEDURES.c.id == STEPS.c.procedure_id)
-        .where(STEPS.c.order_id == order_id)
-        .order_by(STEPS.c.id)
-    ).all()
-    procedures = list(dict.fromkeys(r.code for r in rows))
-    fee_codes = list(dict.fromkeys(r.fee_code for r in rows if r.fee_code))
-    voided = conn.execute(
-        select(CHARGES.c.fee_code, CHARGES.c.void_reason)
-        .where(CHARGES.c.order_id == order_id, CHARGES.c.status == ChargeStatus.VOIDED.value)
-        .order_by(CHARGES.c.id.desc())
-        .limit(1)
-    ).first()
-    if voided is not None:
-        return "voided", f"charge {voided.fee_code} voided: {voided.void_reason}", procedures, fee_codes
-    if not fee_codes:
-        return "no-fee-code", f"no fee code on procedure(s) {', '.join(procedures) or '-'}", procedures, []
-    missing = [c for c in fee_codes if c not in fees]
-    if missing:
-        return (
-            "fee-not-in-list",
-            f"fee code(s) {', '.join(missing)} not in the fee list",
-            procedures,
-            fee_codes,
-        )
-    inactive = [c for c in fee_codes if not fees[c].active]
-    if inactive:
-        return "fee-inactive", f"fee code(s) {', '.join(inactive)} inactive", procedures, fee_codes
-    return "not-charged", "performed but not charged yet", procedures, fee_codes
-
-
-def missed_charges(db: Database, *, since: datetime | None = None, limit: int = 100) -> MissedCharges:
-    """The missed-charge report: what was performed or stored and never charged.
-
-    Orders: performed (status completed, images_received, reported or billed; or an MPPS COMPLETED
-    or a linked study whatever the status) without a posted charge, with the likely reason
-    (no fee code, fee code missing or inactive in the fee list, charge voided, not charged yet).
-    Studies: archived studies linked to no order and named by no posted charge ("unbilled studies").
-    ``since`` (UTC) keeps orders updated and studies received from then on; newest first.
-    """
-    posted_for_order = exists().where(
-        CHARGES.c.order_id == ORDERS.c.id, CHARGES.c.status == ChargeStatus.POSTED.value
-    )
-    linked = exists().where(STUDY_LINKS.c.order_id == ORDERS.c.id)
-    mpps_done = exists().where(PERFORMED.c.order_id == ORDERS.c.id, PERFORMED.c.status == "COMPLETED")
-    order_where = and_(or_(ORDERS.c.status.in_(PERFORMED_STATUSES), linked, mpps_done), ~posted_for_order)
-    if since is not None:
-        order_where = and_(order_where, ORDERS.c.updated_at >= since)
-    study_where = and_(
-        ~exists().where(STUDY_LINKS.c.study_instance_uid == STUDIES.c.study_instance_uid),
-        ~exists().where(
-            CHARGES.c.study_instance_uid == STUDIES.c.study_instance_uid,
-            CHARGES.c.status == ChargeStatus.POSTED.value,
-        ),
-    )
-    if since is not None:
-        study_where = and_(study_where, STUDIES.c.created_at >= since)
-    with db.engine.connect() as conn:
-        orders_total = int(
-            conn.execute(select(func.count()).select_from(ORDERS).where(order_where)).scalar() or 0
-        )
-        order_rows = conn.execute(
-            select(
-                ORDERS.c.id,
-                ORDERS.c.accession_number,
-                ORDERS.c.animal_id,
-                ORDERS.c.status,
-                ORDERS.c.updated_at,
-            )
-            .where(order_where)
-            .order_by(ORDERS.c.updated_at.desc(), ORDERS.c.id.desc())
-            .limit(limit)
-        ).all()
-        fees = {r.fee_code: r for r in conn.execute(select(FEES.c.fee_code, FEES.c.active)).all()}
-        orders = []
-        for r in order_rows:
-            reason, detail, procedures, fee_codes = _missed_reason(conn, r.id, fees)
-            orders.append(
-                MissedOrder(
-                    order_id=r.id,
-                    accession_number=r.accession_number,
-                    animal_id=r.animal_id,
-                    order_status=r.status,
-                    procedure_codes=procedures,
-                    fee_codes=fee_codes,
-                    reason=reason,
-                    detail=detail,
-                    performed_at=r.updated_at,
-                )
-            )
-        studies_total = int(
-            conn.execute(select(func.count()).select_from(STUDIES).where(study_where)).scalar() or 0
-        )
-        study_rows = conn.execute(
-            select(
-                STUDIES.c.study_instance_uid,
-                STUDIES.c.patient_id,
-                STUDIES.c.patient_name,
-                STUDIES.c.study_date,
-                STUDIES.c.modalities_in_study,
-                STUDIES.c.study_description,
-                STUDIES.c.created_at,
-            )
-            .where(study_where)
-            .order_by(STUDIES.c.created_at.desc(), STUDIES.c.id.desc())
-            .limit(limit)
-        ).all()
-    studies = [
-        UnbilledStudy(
-            study_instance_uid=s.study_instance_uid,
-            patient_id=s.patient_id,
-            patient_name=s.patient_name,
-            study_date=s.study_date,
-            modalities=s.modalities_in_study,
-            description=s.study_description,
-            received_at=s.created_at,
-        )
-        for s in study_rows
-    ]
-    return MissedCharges(
-        orders=orders, studies=studies, orders_total=orders_total, studies_total=studies_total
-    )
