@@ -264,6 +264,10 @@ def test_guided_norberg_di_vlas_tpa(
     page.wait_for_function("document.querySelectorAll('#measurement-list li[data-saved]').length === 2")
     assert sorted(panel_texts(page)) == sorted(before)
     assert item(page, "norberg").get_attribute("data-saved") == str(norberg_id)
+    item(page, "norberg").click(position={"x": 5, "y": 5})  # shows its result in the guide again
+    page.wait_for_selector("#guide:not([hidden])")
+    assert page.text_content("#guide-result .score") == want
+    assert page.get_attribute("#guide-result", "data-saved") == str(norberg_id)
     drawn(page, "L acetabular rim")
     drawn(page, "R acetabulum 1")
     page.wait_for_function(f'document.querySelectorAll("{GUIDE_CIRCLES}").length === 8')
