@@ -4,8 +4,10 @@
  * Open with /viewer/?StudyInstanceUID=... or /viewer/?accession=... (a PMS launches it in context);
  * add &prior=<StudyInstanceUID> to compare with an earlier study side by side (1x2, prior on the right).
  * Mouse: left = active tool (window/level by default), middle = pan, right = zoom, wheel = scroll.
+ * Touch: one finger = the active tool, two-finger pinch = zoom, three fingers = pan.
  * Keys: arrows scroll; W/P/Z choose a tool; L length, A angle, C Cobb, E ellipse, Q rectangle,
- * T arrow with a label, M calibrate against a marker, S guided VHS; guided U VLAS, N Norberg angle,
+ * T arrow with a label, X text label, G magnifier, M calibrate against a marker, S guided VHS;
+ * guided U VLAS, N Norberg angle,
  * J tibial plateau angle, D distraction index; Delete removes the selected measurement; I inverts,
  * R resets, space plays cine; F flags the image as a key image.
  */
@@ -17,6 +19,7 @@ import {
   eventTarget,
   metaData,
   init as coreInit,
+  getEnabledElement,
   getShouldUseCPURendering,
   setUseCPURendering,
   utilities as csUtils,
@@ -63,7 +66,7 @@ import {
 } from './guided';
 import { edgeLabels, orientationSource, projectionName, type OrientationSource, type Projection } from './orientation';
 import { countBySeries, describeExport, flaggedKeys, keyOf } from './keyimages';
-import { presetsFor, type Preset } from './presets';
+import { presetLabel, presetWindow, presetsFor, type Preset } from './presets';
 import { listPriors, priorHref, priorText, priorsQuery } from './priors';
 import { chooseBackend, webglRenderer } from './render-backend';
 import {
@@ -113,6 +116,7 @@ interface SeriesInfo {
   number: number;
   imageIds: string[];
   multiframe: boolean;
+  bodyPart?: string; // Body Part Examined of its first instance (window presets by region)
 }
 
 interface Slot {
@@ -535,6 +539,35 @@ function recalibrate(imageId: string): void {
 
 // --------------------------------------------------------------------------- calibration tool
 const CALIBRATE = 'Calibrate';
+
+/**
+ * Cornerstone's magnifier (a loupe re-rendered from the image, not an enlarged screenshot). It copies
+ * the viewport's properties into its own viewport, VOI LUT function included, which Cornerstone's
+ * CPU path refuses (the path we use without a GPU, render-backend.ts): that one property is left
+ * out there (the CPU path draws LINEAR only anyway).
+ */
+class MagnifierTool extends csTools.MagnifyTool {
+  static toolName = 'Magnify';
+
+  constructor(...args: ConstructorParameters<typeof csTools.MagnifyTool>) {
+    super(...args);
+    const base = this.preMouseDownCallback;
+    this.preMouseDownCallback = (evt) => {
+      const viewport = getEnabledElement(evt.detail.element)?.viewport as Types.IStackViewport | undefined;
+      if (!viewport || !getShouldUseCPURendering()) return base(evt);
+      const original = viewport.getProperties;
+      viewport.getProperties = () => {
+        const { VOILUTFunction: _unused, ...rest } = original.call(viewport);
+        return rest;
+      };
+      try {
+        return base(evt);
+      } finally {
+        viewport.getProperties = original;
+      }
+    };
+  }
+}
 
 class CalibrateTool extends csTools.LengthTool {
   static toolName = CALIBRATE;
@@ -1719,13 +1752,15 @@ function setupTools(): void {
     csTools.EllipticalROITool,
     csTools.RectangleROITool,
     csTools.ArrowAnnotateTool,
+    csTools.LabelTool,
     CalibrateTool,
     VhsLandmarkTool,
     VhsAxisTool,
     GuidedPointTool,
     GuidedLineTool,
   ];
-  for (const T of [csTools.WindowLevelTool, csTools.PanTool, csTools.ZoomTool, csTools.StackScrollTool, ...measuring]) {
+  const moving = [csTools.WindowLevelTool, csTools.PanTool, csTools.ZoomTool, csTools.StackScrollTool, MagnifierTool];
+  for (const T of [...moving, ...measuring]) {
     csTools.addTool(T);
   }
   toolGroup = ToolGroupManager.createToolGroup(GROUP_ID)!;
@@ -1733,6 +1768,8 @@ function setupTools(): void {
   toolGroup.addTool(csTools.PanTool.toolName);
   toolGroup.addTool(csTools.ZoomTool.toolName);
   toolGroup.addTool(csTools.StackScrollTool.toolName);
+  // Magnifier: a loupe of 2.5x over a 250 px square while the button is held (mouse or touch).
+  toolGroup.addTool(MagnifierTool.toolName, { magnifySize: 2.5 });
   // Our own values and units: mm only with Pixel Spacing or a user calibration, "detector mm" with
   // Imager Pixel Spacing alone, px otherwise (geometry.ts; the server recomputes the same).
   const getTextLines = (data: unknown): string[] | undefined => textLinesFor(data);
@@ -1755,6 +1792,20 @@ function setupTools(): void {
       );
     },
   });
+  // A free text label (no arrow), stored as `text` anchored where it was placed.
+  toolGroup.addTool(csTools.LabelTool.toolName, {
+    getTextCallback: (done: (label: string) => void) => {
+      void ask({ title: 'Text label', label: 'Text shown on the image', validate: (v) => (v ? undefined : 'Enter a text.') }).then(
+        (label) => done(label ?? ''),
+      );
+    },
+    changeTextCallback: (annotation: csTools.Types.Annotation, _detail: unknown, done: (label: string) => void) => {
+      const current = annotation.data?.label ?? '';
+      void ask({ title: 'Change the text', label: 'Text shown on the image', value: current }).then((label) =>
+        done(label || current),
+      );
+    },
+  });
   toolGroup.addTool(VhsLandmarkTool.toolName, { getTextLines: (data: unknown) => vhsTextLines(data, 'landmark') });
   toolGroup.addTool(VhsAxisTool.toolName, { getTextLines: (data: unknown) => vhsTextLines(data, 'axis') });
   toolGroup.addTool(GuidedPointTool.toolName, { getTextLines: guidedTextLines });
@@ -1762,12 +1813,8 @@ function setupTools(): void {
   toolGroup.setToolActive(csTools.WindowLevelTool.toolName, {
     bindings: [{ mouseButton: TE.MouseBindings.Primary }],
   });
-  toolGroup.setToolActive(csTools.PanTool.toolName, {
-    bindings: [{ mouseButton: TE.MouseBindings.Auxiliary }],
-  });
-  toolGroup.setToolActive(csTools.ZoomTool.toolName, {
-    bindings: [{ mouseButton: TE.MouseBindings.Secondary }],
-  });
+  toolGroup.setToolActive(csTools.PanTool.toolName, { bindings: secondaryBindings('Pan') });
+  toolGroup.setToolActive(csTools.ZoomTool.toolName, { bindings: secondaryBindings('Zoom') });
   toolGroup.setToolActive(csTools.StackScrollTool.toolName, {
     bindings: [{ mouseButton: TE.MouseBindings.Wheel }],
   });
@@ -1804,6 +1851,8 @@ const PRIMARY_TOOLS = [
   'EllipticalROI',
   'RectangleROI',
   'ArrowAnnotate',
+  'Label',
+  'Magnify',
   CALIBRATE,
   'VhsLandmark',
   'VhsAxis',
@@ -1811,27 +1860,29 @@ const PRIMARY_TOOLS = [
   'GuidedLine',
 ];
 
+/**
+ * The bindings Pan and Zoom keep whatever the primary tool: middle button and three fingers pan,
+ * right button and a two-finger pinch zoom. One finger acts as the left button (Cornerstone).
+ */
+function secondaryBindings(tool: string): csTools.Types.IToolBinding[] {
+  const { MouseBindings } = csTools.Enums;
+  if (tool === 'Pan') return [{ mouseButton: MouseBindings.Auxiliary }, { numTouchPoints: 3 }];
+  if (tool === 'Zoom') return [{ mouseButton: MouseBindings.Secondary }, { numTouchPoints: 2 }];
+  return [];
+}
+
 function selectTool(name: string): void {
   const { Enums: TE } = csTools;
   for (const tool of PRIMARY_TOOLS) {
     if (tool === name) continue;
     // Keep the secondary bindings (middle = pan, right = zoom); only the primary moves.
-    const bindings =
-      tool === 'Pan'
-        ? [{ mouseButton: TE.MouseBindings.Auxiliary }]
-        : tool === 'Zoom'
-          ? [{ mouseButton: TE.MouseBindings.Secondary }]
-          : [];
+    const bindings = secondaryBindings(tool);
     if (bindings.length) toolGroup.setToolActive(tool, { bindings });
     else toolGroup.setToolPassive(tool);
   }
-  const extra =
-    name === 'Pan'
-      ? [{ mouseButton: TE.MouseBindings.Auxiliary }]
-      : name === 'Zoom'
-        ? [{ mouseButton: TE.MouseBindings.Secondary }]
-        : [];
-  toolGroup.setToolActive(name, { bindings: [{ mouseButton: TE.MouseBindings.Primary }, ...extra] });
+  toolGroup.setToolActive(name, {
+    bindings: [{ mouseButton: TE.MouseBindings.Primary }, ...secondaryBindings(name)],
+  });
   document.querySelectorAll<HTMLButtonElement>('[data-tool]').forEach((b) => {
     b.classList.toggle('active', b.dataset.tool === name);
   });
@@ -1896,6 +1947,7 @@ async function imageIdsOf(series: SeriesInfo): Promise<string[]> {
     if (frames > 1) series.multiframe = true;
     const calibration = calibrationOf(nums(meta, TAG.PixelSpacing), nums(meta, TAG.ImagerPixelSpacing));
     if (!series.prior && !studyBreed) studyBreed = str(meta, PATIENT_BREED);
+    series.bodyPart ||= str(meta, TAG.BodyPartExamined);
     const orientation = orientationOf(meta);
     seriesOfSop.set(sop, series.uid);
     for (let f = 1; f <= frames; f++) {
@@ -2162,9 +2214,9 @@ function updateControls(): void {
   const slot = slots[active];
   const select = $<HTMLSelectElement>('#preset');
   select.replaceChildren();
-  const presets: Preset[] = presetsFor(slot?.series?.modality ?? '');
+  const presets: Preset[] = presetsFor(slot?.series?.modality ?? '', slot?.series?.bodyPart);
   const header = new Option('Window: default', '');
-  select.append(header, ...presets.map((p) => new Option(`${p.name} (${p.width}/${p.center})`, p.name)));
+  select.append(header, ...presets.map((p) => new Option(presetLabel(p), p.name)));
   $('#cine-controls').hidden = !(slot?.series && (slot.series.multiframe || slot.series.modality === 'US' || slot.series.modality === 'XA'));
   $('#cine').textContent = slot?.playing ? 'Stop' : 'Play';
 }
@@ -2177,7 +2229,9 @@ function applyPreset(name: string): void {
   } else {
     const preset = presetsFor(slot.series?.modality ?? '').find((p) => p.name === name);
     if (!preset) return;
-    viewport.setProperties({ voiRange: csUtils.windowLevel.toLowHighRange(preset.width, preset.center) });
+    // Radiograph presets are relative to the window the image opened with (presets.ts).
+    const { width, center } = presetWindow(preset, slot.defaultVoi ?? viewport.getProperties().voiRange);
+    viewport.setProperties({ voiRange: csUtils.windowLevel.toLowHighRange(width, center) });
   }
   viewport.render();
 }
@@ -2432,6 +2486,8 @@ function bindUi(): void {
       e: () => selectTool('EllipticalROI'),
       q: () => selectTool('RectangleROI'),
       t: () => selectTool('ArrowAnnotate'),
+      x: () => selectTool('Label'),
+      g: () => selectTool('Magnify'),
       m: () => selectTool(CALIBRATE),
       s: startVhs,
       u: () => startGuided('vlas'),
