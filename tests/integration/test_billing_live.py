@@ -292,6 +292,15 @@ def test_missed_charges_and_roles(srv: LiveServer, api: httpx.Client, tmp_path: 
     assert manual["amount"] == "110.00" and manual["source"] == "manual"
     report = api.get("/billing/missed-charges").json()
     assert order["id"] not in [o["order_id"] for o in report["orders"]]
+    # a PMS retrying a POST with its Idempotency-Key gets the first charge again, not a second one
+    body = {"animal_id": animal["id"], "fee_code": "DENT-FULL", "quantity": "1"}
+    first = api.post("/charges", json=body, headers={"Idempotency-Key": "pms-charge-1"})
+    retry = api.post("/charges", json=body, headers={"Idempotency-Key": "pms-charge-1"})
+    assert (
+        first.status_code == retry.status_code == 201 and retry.headers.get("Idempotency-Replayed") == "true"
+    )
+    assert first.json()["id"] == retry.json()["id"]
+    assert charges(api, animal=animal["id"], fee_code="DENT-FULL")["total"] == 1
     assert api.post("/charges", json={"animal_id": animal["id"], "fee_code": "NOPE"}).status_code == 400
     assert api.post("/charges", json={"order_id": 999999, "fee_code": "RAD-THX2"}).status_code == 404
     assert api.put("/fees/RAD-PAW", json={"description": "Paw", "unit_price": "-5"}).status_code == 422
