@@ -13,6 +13,7 @@ Needs the built front end and ``/usr/bin/chromium`` (see ``tests/e2e/test_viewer
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -20,10 +21,12 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pydicom
 import pytest
 
 from conftest import LiveServer
 from e2e.e2e_support import shot
+from e2e.test_viewer_keyimages import multipart_parts, numeric_values
 from e2e.test_viewer_tools import (
     angle_deg,
     click_image,
@@ -258,6 +261,17 @@ def test_guided_norberg_di_vlas_tpa(
     assert di_row["value_corrected"] is False
     shot(page, "guided-norberg-di")
 
+    # Export: the study's SR carries both Norberg angles and the DI (TID 1500, docs/measurements.md).
+    page.click("#export")
+    page.wait_for_selector("body[data-exported-sr]", state="attached")
+    assert page.get_attribute("body", "data-exported-count") == "2"
+    sr_values = {
+        meaning: value for meaning, value, _ in numeric_values(exported_sr(demo_server, page, pelvis))
+    }
+    assert abs(sr_values["Norberg angle, left hip"] - left_angle) < 0.01, sr_values
+    assert abs(sr_values["Norberg angle, right hip"] - right_angle) < 0.01, sr_values
+    assert abs(sr_values["Distraction index"] - di) < 1e-3, sr_values
+
     # Reopened: both listed with the same text, drawn with their circles.
     before = panel_texts(page)
     open_study(page, demo_server, "VPD0070003", sign=False)
@@ -377,6 +391,27 @@ def test_guided_norberg_di_vlas_tpa(
             break
         page.wait_for_timeout(100)
     assert gone == 404
+
+
+def exported_sr(server: LiveServer, page: Any, source: pydicom.Dataset) -> pydicom.Dataset:
+    """The SR the viewer's Export just stored, by WADO-RS."""
+    sr_uid = page.get_attribute("body", "data-exported-sr")
+    study = source.StudyInstanceUID
+    found = httpx.get(
+        f"{server.http_url}/dicom-web/studies/{study}/instances",
+        params={"SOPInstanceUID": sr_uid, "includefield": "0020000E"},
+        headers={**server.auth_headers(), "Accept": "application/dicom+json"},
+        timeout=30,
+    ).json()
+    series = found[0]["0020000E"]["Value"][0]
+    response = httpx.get(
+        f"{server.http_url}/dicom-web/studies/{study}/series/{series}/instances/{sr_uid}",
+        headers={**server.auth_headers(), "Accept": 'multipart/related; type="application/dicom"'},
+        timeout=30,
+    )
+    response.raise_for_status()
+    (part,) = multipart_parts(response)
+    return pydicom.dcmread(io.BytesIO(part))
 
 
 def stored_status(server: LiveServer, measurement_id: int) -> int:
