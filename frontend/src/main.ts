@@ -1119,7 +1119,7 @@ class GuidedPointTool extends csTools.ProbeTool {
 
   constructor(...args: ConstructorParameters<typeof csTools.ProbeTool>) {
     super(...args);
-    // The fitted circles (and the Norberg lines) are drawn with the landmarks.
+    // The fitted circles, the Norberg and the TPA lines are drawn with the landmarks.
     const base = this.renderAnnotation;
     this.renderAnnotation = (enabledElement, svgDrawingHelper) => {
       const drew = base(enabledElement, svgDrawingHelper);
@@ -1173,6 +1173,7 @@ function guidedCollected(group: GuidedGroup): Collected | undefined {
   return out;
 }
 
+/** The point set of a guided measurement and its Result (same shape as a VHS evaluation). */
 function guidedEvaluate(group: GuidedGroup): VhsEvaluation | undefined {
   if (!group.imageId || (group.spec.needsSide && !group.options.side)) return undefined;
   const collected = guidedCollected(group);
