@@ -68,6 +68,7 @@ import { edgeLabels, orientationSource, projectionName, type OrientationSource, 
 import { countBySeries, describeExport, flaggedKeys, keyOf } from './keyimages';
 import { presetLabel, presetWindow, presetsFor, type Preset } from './presets';
 import { listPriors, priorHref, priorText, priorsQuery } from './priors';
+import { followIndex, type SlicePlane, type Vec3 } from './sync';
 import { chooseBackend, webglRenderer } from './render-backend';
 import {
   SAVED_TOOLS,
@@ -2411,21 +2412,47 @@ function linkViewports(): void {
   for (const s of slots) zoomPan.add({ renderingEngineId: ENGINE_ID, viewportId: s.viewportId });
 }
 
+const planes = new Map<string, SlicePlane | undefined>(); // imageId -> its plane (sync.ts)
+
+/** The image's plane from its metadata (Frame of Reference, Image Position and Orientation). */
+function planeOf(imageId: string): SlicePlane | undefined {
+  if (planes.has(imageId)) return planes.get(imageId);
+  const m = metaData.get('imagePlaneModule', imageId) as
+    | { frameOfReferenceUID?: string; imagePositionPatient?: number[]; rowCosines?: number[]; columnCosines?: number[] }
+    | undefined;
+  const ok = (v: number[] | undefined): v is number[] => Array.isArray(v) && v.length === 3 && v.every(Number.isFinite);
+  const plane =
+    m && m.frameOfReferenceUID && ok(m.imagePositionPatient) && ok(m.rowCosines) && ok(m.columnCosines)
+      ? {
+          frameOfReference: m.frameOfReferenceUID,
+          position: m.imagePositionPatient as Vec3,
+          row: m.rowCosines as Vec3,
+          column: m.columnCosines as Vec3,
+        }
+      : undefined;
+  planes.set(imageId, plane);
+  return plane;
+}
+
+/** Linked scrolling: the other stacks follow, by patient position in one frame of reference, else
+ * by relative place (sync.ts); the viewport's dataset says which. */
 function followScroll(source: Slot): void {
   if (followers.delete(source)) return;
   if (!linked || slots.length < 2) return;
   const from = viewportOf(source);
-  const total = from.getImageIds().length;
-  if (total < 2) return;
-  const fraction = from.getCurrentImageIdIndex() / (total - 1);
+  const fromIds = from.getImageIds();
+  if (fromIds.length < 2) return;
+  const fromPlanes = fromIds.map(planeOf);
   for (const other of slots) {
     if (other === source || !other.series) continue;
     const to = viewportOf(other);
-    const n = to.getImageIds().length;
-    const target = Math.round(fraction * (n - 1));
-    if (n > 1 && to.getCurrentImageIdIndex() !== target) {
+    const toIds = to.getImageIds();
+    if (toIds.length < 2) continue;
+    const follow = followIndex(fromPlanes, from.getCurrentImageIdIndex(), toIds.map(planeOf));
+    other.element.dataset.followedBy = follow.by;
+    if (to.getCurrentImageIdIndex() !== follow.index) {
       followers.add(other);
-      void to.setImageIdIndex(target);
+      void to.setImageIdIndex(follow.index);
     }
   }
 }

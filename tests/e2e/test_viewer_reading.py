@@ -6,10 +6,12 @@ demo studies; touches are real touch events dispatched through the DevTools prot
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 
 from conftest import LiveServer
@@ -129,3 +131,72 @@ def test_text_label_magnifier_and_pinch_zoom(
     open_study(page, demo_server, SKULL, sign=False)
     page.wait_for_selector("#measurement-list li[data-measurement='text'][data-saved]")
     assert panel_texts(page) == before_texts
+
+
+def test_linked_scroll_follows_patient_position_in_one_frame_of_reference(
+    demo_server: LiveServer, demo_files: list[Path], browser_page: Any, tmp_path: Path
+) -> None:
+    """Two series of one CT (all slices, and a shorter one starting two slices later, in the same
+    Frame of Reference) side by side and linked: scrolling one shows, in the other, the slice nearest
+    in patient position (not the same relative place). Expected slices are computed here from the
+    files' Image Position (Patient)."""
+    page = browser_page
+    thin = datasets_by_accession(demo_files, pixels=True)["VPD0070005"]
+    assert len({str(ds.SeriesInstanceUID) for ds in thin}) == 1 and len(thin) >= 6
+    thick_uid = pydicom.uid.generate_uid()
+    thick = []
+    for n, source in enumerate(thin[2:], start=1):  # a shorter stack: starts two slices later
+        ds = copy.deepcopy(source)
+        ds.SeriesInstanceUID = thick_uid
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.SeriesNumber = 2
+        ds.SeriesDescription = "shorter"
+        ds.InstanceNumber = n
+        ds.save_as(tmp_path / f"thick{n:03d}.dcm", enforce_file_format=True)
+        thick.append(ds)
+    demo_server.cli("import", str(tmp_path))
+    z_thin = [float(ds.ImagePositionPatient[2]) for ds in thin]
+    z_thick = [float(ds.ImagePositionPatient[2]) for ds in thick]
+
+    open_study(page, demo_server, "VPD0070005")
+    page.click('[data-layout="1x2"]')
+    page.click('[data-viewport="1"]', position={"x": 40, "y": 120})
+    page.click(f"#series .thumb[data-series='{thick_uid}']")
+    page.wait_for_function(
+        "n => (document.querySelectorAll('#viewports .overlay:not(.br)')[1]?.textContent ?? '')"
+        ".includes('Im: 1/' + n)",
+        arg=str(len(thick)),
+    )
+    if page.get_attribute("#link", "aria-pressed") != "true":
+        page.click("#link")
+    page.click('[data-viewport="0"]', position={"x": 40, "y": 120})
+    differs = False  # at least one step where position and relative place disagree
+    shown = 1
+    for steps in (3, 2, 2):
+        for _ in range(steps):
+            page.keyboard.press("ArrowDown")
+        shown += steps
+        page.wait_for_function(
+            "i => document.querySelectorAll('#viewports .overlay:not(.br)')[0].dataset.index === i",
+            arg=str(shown),
+        )
+        z = z_thin[shown - 1]
+        expected = min(range(len(z_thick)), key=lambda i: abs(z_thick[i] - z)) + 1
+        try:
+            page.wait_for_function(
+                "i => document.querySelectorAll('#viewports .overlay:not(.br)')[1].dataset.index === i",
+                arg=str(expected),
+                timeout=5000,
+            )
+        except Exception as err:
+            got = page.eval_on_selector_all(
+                "#viewports .overlay:not(.br)", "os => os.map(o => o.dataset.index)"
+            )
+            followed = page.get_attribute('[data-viewport="1"]', "data-followed-by")
+            raise AssertionError(
+                f"thin {shown} (z {z}): want {expected} of {z_thick}, got {got} by {followed}"
+            ) from err
+        relative = round((shown - 1) / (len(thin) - 1) * (len(thick) - 1)) + 1
+        assert page.get_attribute('[data-viewport="1"]', "data-followed-by") == "position"
+        differs = differs or expected != relative
+    assert differs, "these steps do not tell patient position from relative place"
