@@ -459,10 +459,12 @@ def _index(
         )
         series_pk = int(result.inserted_primary_key[0])  # type: ignore[index]
         created.append(study is None)
-        # one event per new series (not per instance): boards and worklists refetch on it
+        # One event per new series (not per instance), in the index transaction: `study.received`
+        # for the series that creates the study, `images.received` for later series. Boards
+        # refetch on them; webhook and HL7 partners subscribe to them (docs/integration/webhooks.md).
         events.emit(
             conn,
-            "images.received",
+            "study.received" if study is None else "images.received",
             aggregate_type="study",
             aggregate_id=p.study_instance_uid,
             payload={

@@ -119,7 +119,10 @@ def _animal_identity(conn: Connection, animal_id: int) -> Any:
 def arrived_under_former_id(conn: Connection, animal_id: int, study: StudyStored) -> bool:
     """Whether the study carries a Patient ID the animal had before an identifier change (ADT^A47)
     or a merge (ADT^A40): a modality that fetched its worklist earlier still sends the old one."""
-    return bool(study.patient_id) and study.patient_id in former_patient_ids(conn, animal_id)
+    if not study.patient_id:
+        return False
+    current = conn.execute(select(ANIMALS.c.patient_id).where(ANIMALS.c.id == animal_id)).scalar()
+    return study.patient_id != current and study.patient_id in former_patient_ids(conn, animal_id)
 
 
 def check_demographics(conn: Connection, animal_id: int, study: StudyStored) -> Conflicts | None:
