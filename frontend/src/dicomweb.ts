@@ -73,16 +73,36 @@ export const TAG = {
   ImagerPixelSpacing: '00181164',
   BodyPartExamined: '00180015',
   StudyDate: '00080020',
+  StudyTime: '00080030',
 } as const;
 
-/** The study to open: ?StudyInstanceUID=... or ?accession=... (QIDO by AccessionNumber). */
+/** The newest of an animal's studies (Study Date, then Time; undated last). */
+export function newestStudy(studies: DicomJson[]): DicomJson | undefined {
+  const when = (s: DicomJson): string => `${str(s, TAG.StudyDate) || '0'}${str(s, TAG.StudyTime)}`;
+  return [...studies].sort((a, b) => when(b).localeCompare(when(a)))[0];
+}
+
+/**
+ * The study to open: ?StudyInstanceUID=... or ?accession=... (QIDO by AccessionNumber), or
+ * ?patient_id=... (a PMS that knows only its patient: the animal's newest study; its priors are
+ * listed beside).
+ */
 export async function resolveStudy(params: URLSearchParams): Promise<DicomJson> {
   const uid = params.get('StudyInstanceUID') ?? params.get('study');
   const accession = params.get('accession') ?? params.get('AccessionNumber');
+  const patientId = params.get('patient_id') ?? params.get('PatientID');
+  if (!uid && !accession && patientId) {
+    const all = await getJson(
+      `/studies?PatientID=${encodeURIComponent(patientId)}&includefield=00081030&includefield=00080030`,
+    );
+    const newest = newestStudy(all);
+    if (!newest) throw new Error(`No study found for patient ${patientId}`);
+    return newest;
+  }
   let query: string;
   if (uid) query = `StudyInstanceUID=${encodeURIComponent(uid)}`;
   else if (accession) query = `AccessionNumber=${encodeURIComponent(accession)}`;
-  else throw new Error('Open a study with ?StudyInstanceUID=... or ?accession=...');
+  else throw new Error('Open a study with ?StudyInstanceUID=..., ?accession=... or ?patient_id=...');
   const studies = await getJson(`/studies?${query}&includefield=00081030`);
   if (studies.length === 0) throw new Error(`No study found for ${uid ? 'UID ' + uid : 'accession ' + accession}`);
   if (studies.length > 1) throw new Error(`${studies.length} studies have accession ${accession}; open one by UID`);

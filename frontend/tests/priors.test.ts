@@ -46,3 +46,17 @@ describe('priors', () => {
     expect(params.has('accession')).toBe(false);
   });
 });
+
+describe('opening by patient id', () => {
+  it('takes the newest study (date, then time; undated last)', async () => {
+    const { newestStudy } = await import('../src/dicomweb');
+    const s = (uid: string, date: string, time = ''): DicomJson => ({
+      '0020000D': { vr: 'UI', Value: [uid] },
+      '00080020': { vr: 'DA', Value: date ? [date] : [] },
+      '00080030': { vr: 'TM', Value: time ? [time] : [] },
+    });
+    const pick = newestStudy([s('a', '20250101'), s('b', '20260301', '090000'), s('c', ''), s('d', '20260301', '101500')]);
+    expect(pick?.['0020000D'].Value).toEqual(['d']);
+    expect(newestStudy([])).toBeUndefined();
+  });
+});

@@ -344,6 +344,16 @@ def test_prior_list_comes_from_the_archive(
     )
     page.wait_for_selector(f"#prior-list a[aria-current][data-study='{newest_first[0]}']")
 
+    # A PMS that knows only its patient id: the animal's newest study opens, its priors beside it.
+    every = {**expected, str(current.StudyInstanceUID): str(current.StudyDate)}
+    newest = max(every, key=lambda uid: every[uid])
+    page.goto(f"{demo_server.http_url}/viewer/?patient_id={current.PatientID}")
+    page.wait_for_selector("#priors:not([hidden]) #prior-list a")
+    page.wait_for_function(
+        "u => document.querySelector('#viewports .overlay:not(.br)')?.dataset.study === u", arg=newest
+    )
+    assert page.locator("#prior-list a").count() == len(every) - 1
+
 
 def test_radiograph_presets_follow_the_body_region(
     demo_server: LiveServer, demo_files: list[Path], browser_page: Any
