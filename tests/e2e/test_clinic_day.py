@@ -15,6 +15,7 @@ Screenshots: ``tests/e2e/screenshots/day-*.png``.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +191,30 @@ def test_a_day_at_the_clinic(clinic: LiveServer, browser_page: Any, tmp_path: Pa
     timeline = api(server, "GET", f"/animals/{animal_id}/timeline")
     studies = [i["study"]["study_uid"] for i in timeline["items"] if i["kind"] == "study"]
     assert study_uid in studies and len(studies) == 2
+
+    # The vet signs a report (REST: the report screen is not built) and the performed order has
+    # been charged from the fee list: the chart shows both, with the PDF one click away.
+    report = api(
+        server,
+        "POST",
+        f"/studies/{study_uid}/reports",
+        json={"template_key": "general", "conclusion": "Mild bronchial pattern."},
+    )
+    signed = api(server, "POST", f"/reports/{report['id']}/sign")
+    deadline = time.monotonic() + 20
+    while not api(server, "GET", "/charges", params={"animal": animal_id})["items"]:
+        assert time.monotonic() < deadline, "the performed order was not charged"
+        time.sleep(0.2)
+    (charge,) = api(server, "GET", "/charges", params={"animal": animal_id})["items"]
+    page.goto(f"{base}/app/animals/{animal_id}")
+    page.wait_for_selector(f"[data-report='{report['id']}']")
+    assert "Mild bronchial pattern." in page.inner_text(f"[data-report='{report['id']}']")
+    page.wait_for_selector(f"[data-charge='{charge['id']}']")
+    assert charge["fee_code"] in page.inner_text(f"[data-charge='{charge['id']}']")
+    total = f"{charge['currency']} {float(charge['amount']):.2f}"
+    assert f"Charged: {total}" in page.inner_text(".charge-total")
+    pdf_href = page.get_attribute(f"[data-report='{report['id']}'] a", "href")
+    assert pdf_href == signed["pdf_url"]
+    pdf = page.request.get(f"{base}{pdf_href}")
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
+    shot(page, "day-9-chart-report-and-charge")

@@ -97,11 +97,12 @@ def test_front_desk_day(clinic_server: LiveServer, demo_files: list[Path], brows
     assert animal["breed"]["name"] == "Labrador Retriever"
     assert [o["family_name"] for o in animal["owners"]] == ["Okonkwo"]
 
-    # --- chart: alerts prominent, owner contact, the honest empty reports section
+    # --- chart: alerts prominent, owner contact, no reports or charges yet
     page.wait_for_selector(".alerts")
     assert "Bites when muzzled" in page.inner_text(".alerts")
     page.wait_for_selector("text=+44 20 7946 0958")
-    assert "reporting and billing are not part of VetPACS yet" in page.inner_text("main")
+    page.wait_for_selector("[data-reports='0'][data-charges='0']")
+    assert "0 signed reports" in page.inner_text("main") and "Charged: nothing yet" in page.inner_text("main")
     assert "Male, neutered" in page.inner_text("main")
 
     # --- edit inline: a bad weight is refused beside the field, a good one saved (PATCH)

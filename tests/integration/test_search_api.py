@@ -188,20 +188,53 @@ def test_bad_values_are_422_problems(
     assert r.headers["content-type"].startswith(PROBLEM)
 
 
-def test_timeline(api: httpx.Client, world: dict[str, Any]) -> None:
+def test_timeline(live: LiveServer, api: httpx.Client, world: dict[str, Any]) -> None:
+    # The performed order was charged from the fee list (the billing worker); sign a report on it.
+    order_id = world["order"]["id"]
+    (charge,) = eventually(lambda: _one(api.get("/charges", params={"order": order_id}).json()["items"]))
+    report = api.post(
+        f"/studies/{world['study_uid']}/reports",
+        json={"template_key": "general", "conclusion": "No cardiopulmonary abnormality."},
+    )
+    assert report.status_code == 201, report.text
+    signed = api.post(f"/reports/{report.json()['id']}/sign")
+    assert signed.status_code == 200, signed.text
+
     r = api.get(f"/animals/{world['animal']['id']}/timeline")
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["animal_id"] == world["animal"]["id"]
     kinds = [i["kind"] for i in body["items"]]
-    assert kinds == ["order", "study"]  # the order was made today, the study is dated 2025-03-01
-    assert body["items"][0]["order"]["id"] == world["order"]["id"]
-    assert body["items"][0]["order"]["steps"][0]["procedure_code"] == "DX-THX2"
-    assert body["items"][1]["study"]["study_uid"] == world["study_uid"]
-    assert body["items"][1]["at"] == "2025-03-01T10:15:00"
+    # newest first: the report was signed after the charge was posted (today), both after the
+    # order was made; the study is dated 2025-03-01
+    assert kinds == ["report", "charge", "order", "study"], kinds
+    by_kind = {i["kind"]: i for i in body["items"]}
+    assert by_kind["report"]["report"]["status"] == "final"
+    assert by_kind["report"]["at"] == by_kind["report"]["report"]["signed_at"]
+    assert by_kind["charge"]["charge"]["id"] == charge["id"]
+    assert by_kind["charge"]["charge"]["fee_code"] == charge["fee_code"]
+    assert by_kind["order"]["order"]["id"] == order_id
+    assert by_kind["order"]["order"]["steps"][0]["procedure_code"] == "DX-THX2"
+    assert by_kind["study"]["study"]["study_uid"] == world["study_uid"]
+    assert by_kind["study"]["at"] == "2025-03-01T10:15:00"
+    # a radiologist (no billing:read) sees the report, not the charge; the front desk (no
+    # reports:read) the charge, not the report
+    for role, hidden in (("radiologist", "charge"), ("front_desk", "report")):
+        seen = httpx.get(
+            f"{live.http_url}/api/v1/animals/{world['animal']['id']}/timeline",
+            headers=token_for(live, role),
+            timeout=30,
+        )
+        assert seen.status_code == 200, seen.text
+        assert hidden not in [i["kind"] for i in seen.json()["items"]], role
     missing = api.get("/animals/999999/timeline")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith(PROBLEM)
+
+
+def _one(items: list[Any]) -> list[Any]:
+    assert len(items) == 1, items
+    return items
 
 
 def test_search_is_audited_and_needs_patients_read(

@@ -48,9 +48,48 @@ export interface SearchResult {
   studies: { total: number; items: StudyHit[] };
 }
 
+/** A report as the timeline carries it (the REST ReportRead, the fields the chart shows). */
+export interface ReportSummary {
+  id: number;
+  study_instance_uid: string;
+  accession_number: string;
+  status: 'draft' | 'final' | 'amended' | 'cancelled';
+  title: string;
+  conclusion: string;
+  signed_by_name: string;
+  signed_at: string | null;
+  version: number;
+  pdf_url: string;
+}
+
+/** A charge as the timeline carries it (the REST ChargeRead; amounts are decimal strings). */
+export interface ChargeSummary {
+  id: number;
+  accession_number: string;
+  fee_code: string;
+  description: string;
+  quantity: string;
+  amount: string;
+  currency: string;
+  status: 'posted' | 'voided';
+  posted_at: string;
+}
+
 export type TimelineItem =
   | { kind: 'order'; at: string; order: OrderRead }
-  | { kind: 'study'; at: string; study: StudyHit };
+  | { kind: 'study'; at: string; study: StudyHit }
+  | { kind: 'report'; at: string; report: ReportSummary }
+  | { kind: 'charge'; at: string; charge: ChargeSummary };
+
+/** Posted charges summed per currency, in cents to avoid binary fractions: "EUR 190.00". */
+export function chargeTotals(charges: ChargeSummary[]): string[] {
+  const cents = new Map<string, number>();
+  for (const c of charges) {
+    if (c.status !== 'posted') continue;
+    cents.set(c.currency, (cents.get(c.currency) ?? 0) + Math.round(Number(c.amount) * 100));
+  }
+  return [...cents].sort(([a], [b]) => a.localeCompare(b)).map(([cur, v]) => `${cur} ${(v / 100).toFixed(2)}`);
+}
 
 export interface Timeline {
   animal_id: number;

@@ -1,7 +1,8 @@
 /**
  * Patient chart (/animals/:id): the animal with its alerts, owners with contact details, an inline
- * edit form, and the timeline of orders and studies (thumbnails, one click to the viewer, compare
- * with the prior study). Reports and charges are not part of VetPACS yet: that section says so.
+ * edit form, and the timeline of orders, studies (thumbnails, one click to the viewer, compare
+ * with the prior study), reports (signed PDF) and charges; the reports and charges the reader may
+ * see are summed up beside the owners.
  */
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
@@ -13,7 +14,7 @@ import { type OrderRead, hhmm } from '../order-model';
 import { Link } from '../router';
 import { can, type ScreenProps } from '../screen';
 import { StatusBadge, Thumb } from '../search-parts';
-import type { StudyHit, Timeline } from '../search-model';
+import { type ChargeSummary, type ReportSummary, type StudyHit, type Timeline, chargeTotals } from '../search-model';
 import { Empty, ErrorBanner, Loading, ageOf, isoDate, useAsync } from '../ui';
 
 export function ChartScreen({ params, me }: ScreenProps): JSX.Element {
@@ -32,7 +33,10 @@ export function ChartScreen({ params, me }: ScreenProps): JSX.Element {
   if (animal.error) return <ErrorBanner error={animal.error} />;
   if (!a) return <Loading />;
   const born = isoDate(a.birth_date);
-  const studies = (timeline.data?.items ?? []).flatMap((i) => (i.kind === 'study' ? [i.study] : []));
+  const items = timeline.data?.items ?? [];
+  const studies = items.flatMap((i) => (i.kind === 'study' ? [i.study] : []));
+  const reports = items.flatMap((i) => (i.kind === 'report' ? [i.report] : []));
+  const charges = items.flatMap((i) => (i.kind === 'charge' ? [i.charge] : []));
 
   return (
     <section class="chart">
@@ -143,7 +147,7 @@ export function ChartScreen({ params, me }: ScreenProps): JSX.Element {
           </div>
           <div class="card" style={{ marginTop: '1rem' }}>
             <h2>Reports and charges</h2>
-            <Empty>No reports or charges recorded — reporting and billing are not part of VetPACS yet.</Empty>
+            <ReportsAndCharges me={me} reports={reports} charges={charges} loading={!timeline.data} />
           </div>
         </div>
         <div>
@@ -161,6 +165,16 @@ export function ChartScreen({ params, me }: ScreenProps): JSX.Element {
                   <li key={`o${item.order.id}`}>
                     <span class="when">{isoDate(item.at)}</span>
                     <OrderCard order={item.order} />
+                  </li>
+                ) : item.kind === 'report' ? (
+                  <li key={`r${item.report.id}`}>
+                    <span class="when">{isoDate(item.at)}</span>
+                    <ReportCard report={item.report} />
+                  </li>
+                ) : item.kind === 'charge' ? (
+                  <li key={`c${item.charge.id}`}>
+                    <span class="when">{isoDate(item.at)}</span>
+                    <ChargeCard charge={item.charge} />
                   </li>
                 ) : (
                   <li key={`s${item.study.study_uid}`}>
@@ -199,6 +213,81 @@ function OrderCard({ order }: { order: OrderRead }): JSX.Element {
           </li>
         ))}
       </ul>
+    </div>
+  );
+}
+
+function ReportsAndCharges(props: {
+  me: ScreenProps['me'];
+  reports: ReportSummary[];
+  charges: ChargeSummary[];
+  loading: boolean;
+}): JSX.Element {
+  const { me, reports, charges } = props;
+  if (props.loading) return <Loading />;
+  const signed = reports.filter((r) => r.status === 'final' || r.status === 'amended');
+  const drafts = reports.filter((r) => r.status === 'draft');
+  const totals = chargeTotals(charges);
+  return (
+    <div class="small" data-reports={signed.length} data-charges={charges.filter((c) => c.status === 'posted').length}>
+      {can(me, 'reports:read') ? (
+        <p>
+          {signed.length} signed report{signed.length === 1 ? '' : 's'}
+          {drafts.length > 0 && `, ${drafts.length} draft${drafts.length === 1 ? '' : 's'}`}
+          {signed[0] && (
+            <>
+              {' '}
+              · newest: <a href={signed[0].pdf_url}>{signed[0].title} (PDF)</a>
+            </>
+          )}
+        </p>
+      ) : (
+        <p class="muted">Reports: not shown (no reports:read permission).</p>
+      )}
+      {can(me, 'billing:read') ? (
+        <p class="charge-total">Charged: {totals.length ? totals.join(' + ') : 'nothing yet'}</p>
+      ) : (
+        <p class="muted">Charges: not shown (no billing:read permission).</p>
+      )}
+    </div>
+  );
+}
+
+function ReportCard({ report }: { report: ReportSummary }): JSX.Element {
+  const signed = report.status === 'final' || report.status === 'amended';
+  return (
+    <div class="card" data-report={report.id}>
+      <div class="tl-head">
+        <strong>Report</strong> {report.title} <span class="badge">{report.status}</span>
+        {report.version > 1 && <span class="muted small"> v{report.version}</span>}
+      </div>
+      {report.conclusion && <div>{report.conclusion}</div>}
+      <div class="muted small">
+        {signed ? `signed by ${report.signed_by_name}` : 'draft, not signed'}
+        {report.accession_number && <span class="mono"> · {report.accession_number}</span>}
+      </div>
+      {signed && report.pdf_url && (
+        <div class="card-actions">
+          <a class="button small" href={report.pdf_url}>
+            PDF
+          </a>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function ChargeCard({ charge }: { charge: ChargeSummary }): JSX.Element {
+  return (
+    <div class="card" data-charge={charge.id}>
+      <div class="tl-head">
+        <strong>Charge</strong> <span class="mono">{charge.fee_code}</span> {charge.description}{' '}
+        {charge.status === 'voided' && <span class="badge danger">voided</span>}
+      </div>
+      <div class="small">
+        {charge.quantity} × · <strong>{`${charge.currency} ${Number(charge.amount).toFixed(2)}`}</strong>
+        {charge.accession_number && <span class="mono"> · {charge.accession_number}</span>}
+      </div>
     </div>
   );
 }

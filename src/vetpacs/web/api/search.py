@@ -94,8 +94,14 @@ def clinic_search(
 
 @router.get("/animals/{animal_id}/timeline", response_model=Timeline, tags=["animals"])
 def timeline(animal_id: int, request: Request, actor: Reader) -> Timeline:
-    """The animal's orders (with steps) and studies, newest first (404 for an unknown animal)."""
-    result = animal_timeline(archive_of(request), animal_id)
+    """The animal's orders (with steps) and studies, newest first (404 for an unknown animal); its
+    reports with ``reports:read`` and its charges with ``billing:read``."""
+    result = animal_timeline(
+        archive_of(request),
+        animal_id,
+        reports=actor.can(Permission.REPORTS_READ),
+        charges=actor.can(Permission.BILLING_READ),
+    )
     audit(request).record(
         actor,
         "animal.timeline_viewed",
