@@ -17,26 +17,23 @@ from io import BytesIO
 from typing import Any, cast
 
 from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 from sqlalchemy import Connection, Row, Table, func, insert, select, update
 
-from vetpacs import __version__, events
+from vetpacs import events
 from vetpacs.archive.context import Archive, Origin, OriginKind
 from vetpacs.archive.ingest import store_instance
 from vetpacs.archive.models import Study
-from vetpacs.archive.retrieve import instance_by_uid, read_bytes, read_dataset, stored_instances
+from vetpacs.archive.retrieve import instance_by_uid, read_bytes
 from vetpacs.auth.audit import record_in, utcnow
 from vetpacs.auth.models import User
 from vetpacs.auth.roles import Actor, Permission
 from vetpacs.errors import Conflict, Forbidden, Invalid, NotFound
-from vetpacs.measurements.sr import patient_study_attributes
 from vetpacs.orders.lifecycle import advance_order, can_advance
 from vetpacs.orders.models import Order, OrderStatus, OrderStudy
 from vetpacs.patients import service as patients
 from vetpacs.patients.models import Animal
 from vetpacs.patients.schemas import AnimalRead
+from vetpacs.reports.dicom import encapsulated_pdf, source_instance
 from vetpacs.reports.models import Report, ReportStatus, ReportVersion
 from vetpacs.reports.pdf import ReportDocument, render_pdf
 from vetpacs.reports.schemas import (
@@ -57,8 +54,6 @@ LINKS: Table = cast(Table, OrderStudy.__table__)
 USERS: Table = cast(Table, User.__table__)
 ANIMALS: Table = cast(Table, Animal.__table__)
 
-ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
-PDF_SERIES_NUMBER = 9100
 PDF_PATH = "/api/v1/reports/{id}/pdf"
 SEX_NAMES = {"M": "male", "F": "female", "O": "other / unknown"}
 NEUTER_NAMES = {"ALTERED": "neutered", "UNALTERED": "entire"}
@@ -493,59 +488,6 @@ def _document(
     )
 
 
-def encapsulated_pdf(source: Dataset, pdf: bytes, *, title: str, signed_at: datetime, version: int) -> bytes:
-    """Part 10 bytes of an Encapsulated PDF instance (PS3.3 A.45.1) in the study of ``source``.
-
-    Patient and Study modules are copied from ``source`` (a stored instance of the study, with its
-    corrections); a new series (Modality ``DOC``), SC Equipment (Conversion Type ``SD``),
-    Encapsulated Document module (MIME Type ``application/pdf``, Document Title, the length) and
-    SOP Common. ``signed_at`` is naive UTC; Content Date/Time are clinic local time.
-    """
-    local = signed_at.replace(tzinfo=UTC).astimezone()
-    ds = Dataset()
-    for keyword, value in patient_study_attributes(source).items():
-        setattr(ds, keyword, value)
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.SOPClassUID = ENCAPSULATED_PDF
-    ds.SOPInstanceUID = generate_uid()
-    ds.Modality = "DOC"
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SeriesNumber = PDF_SERIES_NUMBER
-    ds.SeriesDescription = "VetPACS report"
-    ds.SeriesDate = ds.ContentDate = local.strftime("%Y%m%d")
-    ds.SeriesTime = ds.ContentTime = local.strftime("%H%M%S")
-    ds.InstanceNumber = version
-    ds.ConversionType = "SD"  # scanned document: the type used for rendered reports
-    ds.Manufacturer = "VetPACS"
-    ds.SoftwareVersions = __version__
-    ds.AcquisitionDateTime = local.strftime("%Y%m%d%H%M%S")
-    ds.BurnedInAnnotation = "YES"
-    ds.DocumentTitle = title[:64] or "Imaging report"
-    concept = Dataset()
-    concept.CodeValue = "18748-4"
-    concept.CodingSchemeDesignator = "LN"
-    concept.CodeMeaning = "Diagnostic imaging study"
-    ds.ConceptNameCodeSequence = DicomSequence([concept])
-    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
-    ds.EncapsulatedDocumentLength = len(pdf)
-    ds.EncapsulatedDocument = pdf + (b"\x00" if len(pdf) % 2 else b"")
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(ENCAPSULATED_PDF)
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    out = BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
-
-
-def _source_instance(archive: Archive, study_uid: str) -> Dataset:
-    for stored in stored_instances(archive, study_uid=study_uid):
-        if stored.ref.sop_class_uid != ENCAPSULATED_PDF:
-            return read_dataset(archive, stored.ref)
-    raise NotFound(f"study {study_uid} has no stored image to report on")
-
-
 def _render_and_store(
     archive: Archive,
     report: Row[Any],
@@ -575,7 +517,7 @@ def _render_and_store(
     )
     pdf = render_pdf(doc)
     data = encapsulated_pdf(
-        _source_instance(archive, report.study_instance_uid),
+        source_instance(archive, report.study_instance_uid),
         pdf,
         title=sections["title"],
         signed_at=signed_at,
