@@ -33,6 +33,7 @@ from vetpacs.patients.merge import merge_animals
 from vetpacs.patients.schemas import AnimalCreate, OwnerCreate, OwnerLink
 from vetpacs.patients.service import create_animal, create_owner
 from vetpacs.reports import service as reports
+from vetpacs.reports.dicom import ENCAPSULATED_PDF
 from vetpacs.reports.pdf import ReportDocument, latin1, render_pdf
 from vetpacs.reports.schemas import ReportAmend, ReportCreate, ReportUpdate
 
@@ -176,7 +177,7 @@ def test_update_draft_then_sign_stores_pdf_and_advances_order(
         archive, study_uid=study["uid"], sop_uid=signed.pdf_sop_instance_uid
     )
     ds = dcmread(BytesIO(retrieve.read_bytes(archive, stored.ref)))
-    assert ds.SOPClassUID == reports.ENCAPSULATED_PDF and ds.Modality == "DOC"
+    assert ds.SOPClassUID == ENCAPSULATED_PDF and ds.Modality == "DOC"
     assert ds.MIMETypeOfEncapsulatedDocument == "application/pdf"
     assert ds.PatientID == study["animal"].patient_id
     assert ds.AccessionNumber == study["order"].accession_number
