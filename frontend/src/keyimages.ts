@@ -58,3 +58,25 @@ export function describeExport(r: ExportResult): string {
     `(series ${r.series_instance_uid}), presentation state ${r.presentation_state_uid}`
   );
 }
+
+/** One key image in reading order: its series (by the study's series order) and stack index. */
+export interface KeyStop {
+  series: string;
+  index: number;
+}
+
+/**
+ * The key image to go to from `at` (the image on screen) in direction `dir`: the next (or previous)
+ * stop in reading order, wrapping around; from an image between stops, the nearest one that way.
+ * `stops` must be in reading order (series order, then stack index). Undefined when there is none.
+ */
+export function stepKeyImage(stops: readonly KeyStop[], seriesOrder: readonly string[], at: KeyStop, dir: 1 | -1): KeyStop | undefined {
+  if (!stops.length) return undefined;
+  const rank = (s: KeyStop): [number, number] => [seriesOrder.indexOf(s.series), s.index];
+  const cmp = (a: KeyStop, b: KeyStop): number => {
+    const [ra, rb] = [rank(a), rank(b)];
+    return ra[0] - rb[0] || ra[1] - rb[1];
+  };
+  if (dir === 1) return stops.find((s) => cmp(s, at) > 0) ?? stops[0];
+  return [...stops].reverse().find((s) => cmp(s, at) < 0) ?? stops[stops.length - 1];
+}

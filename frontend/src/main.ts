@@ -9,7 +9,7 @@
  * T arrow with a label, X text label, G magnifier, M calibrate against a marker, S guided VHS;
  * guided U VLAS, N Norberg angle,
  * J tibial plateau angle, D distraction index; Delete removes the selected measurement; I inverts,
- * R resets, space plays cine; F flags the image as a key image.
+ * R resets, space plays cine; F flags the image as a key image, ] and [ go to the next and previous one.
  */
 import './style.css';
 import {
@@ -65,7 +65,7 @@ import {
   type GuidedTool,
 } from './guided';
 import { edgeLabels, orientationSource, projectionName, type OrientationSource, type Projection } from './orientation';
-import { countBySeries, describeExport, flaggedKeys, keyOf } from './keyimages';
+import { countBySeries, describeExport, flaggedKeys, keyOf, stepKeyImage, type KeyStop } from './keyimages';
 import { presetLabel, presetWindow, presetsFor, type Preset } from './presets';
 import { listPriors, priorHref, priorText, priorsQuery } from './priors';
 import { followIndex, type SlicePlane, type Vec3 } from './sync';
@@ -2041,6 +2041,36 @@ async function toggleKeyImage(): Promise<void> {
   markKeyImages();
 }
 
+/** Go to the next (1) or previous (-1) key image of the open study, across its series, in the
+ * active viewport (keys `]` and `[`); wraps around. */
+async function stepKeyImages(dir: 1 | -1): Promise<void> {
+  const slot = slots[active];
+  if (!slot) return;
+  const order = [...seriesByUid.values()].filter((s) => !s.prior);
+  const stops: KeyStop[] = [];
+  for (const series of order) {
+    const has = [...keyImages].some((k) => seriesOfSop.get(k.slice(0, k.lastIndexOf('|'))) === series.uid);
+    if (!has) continue;
+    const ids = await imageIdsOf(series);
+    ids.forEach((id, index) => {
+      const where = instanceOf(id);
+      if (where && keyImages.has(keyOf(where.sop, where.frame))) stops.push({ series: series.uid, index });
+    });
+  }
+  const viewport = viewportOf(slot);
+  const at: KeyStop = { series: slot.series?.prior ? '' : (slot.series?.uid ?? ''), index: slot.series ? viewport.getCurrentImageIdIndex() : -1 };
+  const to = stepKeyImage(stops, order.map((s) => s.uid), at, dir);
+  if (!to) {
+    setStatus('No key image flagged in this study (F flags the image on screen)');
+    return;
+  }
+  const series = seriesByUid.get(to.series)!;
+  if (slot.series?.uid !== series.uid) await showSeries(slot, series);
+  await viewportOf(slot).setImageIdIndex(to.index);
+  const n = stops.findIndex((s) => s.series === to.series && s.index === to.index) + 1;
+  setStatus(`Key image ${n} of ${stops.length}`);
+}
+
 // --------------------------------------------------------------------------- export
 async function exportStudy(): Promise<void> {
   const button = $<HTMLButtonElement>('#export');
@@ -2479,6 +2509,8 @@ function bindUi(): void {
   $('#link').addEventListener('click', () => setLinked(!linked));
   $('#reset').addEventListener('click', resetActive);
   $('#key-image').addEventListener('click', () => void toggleKeyImage());
+  $('#key-prev').addEventListener('click', () => void stepKeyImages(-1));
+  $('#key-next').addEventListener('click', () => void stepKeyImages(1));
   $('#export').addEventListener('click', () => void exportStudy());
   $('#cine').addEventListener('click', toggleCine);
   $('#vhs').addEventListener('click', startVhs);
@@ -2531,6 +2563,8 @@ function bindUi(): void {
       k: () => setLinked(!linked),
       r: resetActive,
       f: () => void toggleKeyImage(),
+      ']': () => void stepKeyImages(1),
+      '[': () => void stepKeyImages(-1),
       ' ': toggleCine,
     };
     const action = keys[e.key] ?? keys[e.key.toLowerCase()];

@@ -36,3 +36,23 @@ describe('key images', () => {
     expect(text).toBe('Exported 3 measurements: SR 2.25.1 (series 2.25.2), presentation state 2.25.3');
   });
 });
+
+describe('stepping through key images', () => {
+  const order = ['S1', 'S2'];
+  const stops = [
+    { series: 'S1', index: 2 },
+    { series: 'S1', index: 5 },
+    { series: 'S2', index: 0 },
+  ];
+  it('goes to the next and previous stop in reading order, wrapping around', async () => {
+    const { stepKeyImage } = await import('../src/keyimages');
+    expect(stepKeyImage(stops, order, { series: 'S1', index: 0 }, 1)).toEqual(stops[0]);
+    expect(stepKeyImage(stops, order, { series: 'S1', index: 2 }, 1)).toEqual(stops[1]);
+    expect(stepKeyImage(stops, order, { series: 'S1', index: 3 }, 1)).toEqual(stops[1]);
+    expect(stepKeyImage(stops, order, { series: 'S1', index: 5 }, 1)).toEqual(stops[2]);
+    expect(stepKeyImage(stops, order, { series: 'S2', index: 0 }, 1)).toEqual(stops[0]);
+    expect(stepKeyImage(stops, order, { series: 'S1', index: 3 }, -1)).toEqual(stops[0]);
+    expect(stepKeyImage(stops, order, { series: 'S1', index: 2 }, -1)).toEqual(stops[2]);
+    expect(stepKeyImage([], order, { series: 'S1', index: 0 }, 1)).toBeUndefined();
+  });
+});

@@ -200,3 +200,43 @@ def test_linked_scroll_follows_patient_position_in_one_frame_of_reference(
         assert page.get_attribute('[data-viewport="1"]', "data-followed-by") == "position"
         differs = differs or expected != relative
     assert differs, "these steps do not tell patient position from relative place"
+
+
+def test_step_through_key_images(demo_server: LiveServer, browser_page: Any) -> None:
+    """Flag two CT slices with F; ] and [ go from key image to key image, wrapping around."""
+    page = browser_page
+    open_study(page, demo_server, "VPD0070005")
+    page.click('[data-viewport="0"]', position={"x": 40, "y": 120})
+
+    def index() -> str:
+        return str(page.get_attribute("#viewports .overlay:not(.br)", "data-index"))
+
+    def at(i: int) -> None:
+        page.wait_for_function(
+            "i => document.querySelector('#viewports .overlay:not(.br)').dataset.index === i", arg=str(i)
+        )
+
+    page.keyboard.press("]")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('No key image')")
+    for target in (3, 6):
+        while (now := int(index())) < target:
+            page.keyboard.press("ArrowDown")
+            at(now + 1)
+        page.keyboard.press("f")
+        page.wait_for_function("document.querySelector('#status').textContent === 'Key image flagged'")
+        page.evaluate("document.querySelector('#status').textContent = ''")
+    for _ in range(5):
+        page.keyboard.press("ArrowUp")
+    at(1)
+    for key, expected, status in (
+        ("]", 3, "Key image 1 of 2"),
+        ("]", 6, "Key image 2 of 2"),
+        ("]", 3, "Key image 1 of 2"),
+        ("[", 6, "Key image 2 of 2"),
+    ):
+        page.keyboard.press(key)
+        at(expected)
+        page.wait_for_function("s => document.querySelector('#status').textContent === s", arg=status)
+    assert page.get_attribute("#key-image", "aria-pressed") == "true"
+    page.click("#key-prev")
+    at(3)
