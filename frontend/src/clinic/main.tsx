@@ -15,6 +15,7 @@ import { ChartScreen } from './screens/chart';
 import { OrderScreen } from './screens/order';
 import { ReconciliationScreen } from './screens/reconciliation';
 import { RegisterScreen } from './screens/register';
+import { ReportScreen } from './screens/report';
 import { ScheduleScreen } from './screens/schedule';
 import { SearchScreen } from './screens/search';
 import { ErrorBanner, Loading, Toasts } from './ui';
@@ -31,6 +32,7 @@ export const ROUTES: Route[] = [
   { pattern: '/', title: 'Search', screen: SearchScreen, nav: 'Search', permission: 'patients:read' },
   { pattern: '/animals/new', title: 'New patient', screen: RegisterScreen, nav: 'New patient', permission: 'patients:write' },
   { pattern: '/animals/:id', title: 'Patient chart', screen: ChartScreen },
+  { pattern: '/studies/:uid/report', title: 'Report', screen: ReportScreen, permission: 'reports:read' },
   { pattern: '/orders/new', title: 'New order', screen: OrderScreen, nav: 'New order', permission: 'orders:write' },
   { pattern: '/schedule', title: 'Schedule', screen: ScheduleScreen, nav: 'Schedule', permission: 'orders:read' },
   { pattern: '/board', title: "Technician's board", screen: BoardScreen, nav: 'Board', permission: 'orders:read' },

@@ -179,7 +179,12 @@ export function ChartScreen({ params, me }: ScreenProps): JSX.Element {
                 ) : (
                   <li key={`s${item.study.study_uid}`}>
                     <span class="when">{item.study.study_date ?? isoDate(item.at)}</span>
-                    <StudyCard study={item.study} prior={choosePrior(item.study, studies)} />
+                    <StudyCard
+                      study={item.study}
+                      prior={choosePrior(item.study, studies)}
+                      report={reportButton(me, reportFor(item.study.study_uid, reports))}
+                      animalId={a.id}
+                    />
                   </li>
                 ),
               )}
@@ -292,7 +297,24 @@ function ChargeCard({ charge }: { charge: ChargeSummary }): JSX.Element {
   );
 }
 
-function StudyCard({ study, prior }: { study: StudyHit; prior: StudyHit | undefined }): JSX.Element {
+/** The study's report that is not cancelled, if any (the API allows one per study). */
+function reportFor(uid: string, reports: ReportSummary[]): ReportSummary | undefined {
+  return reports.find((r) => r.study_instance_uid === uid && r.status !== 'cancelled');
+}
+
+/** The study card's report link: none without reports:read, nor "Write report" without reports:write. */
+function reportButton(me: ScreenProps['me'], report: ReportSummary | undefined): ReportSummary | undefined | false {
+  if (!can(me, 'reports:read')) return false;
+  return report || can(me, 'reports:write') ? report : false;
+}
+
+function StudyCard(props: {
+  study: StudyHit;
+  prior: StudyHit | undefined;
+  report: ReportSummary | undefined | false; // false: no reports:read, no Report button
+  animalId: number;
+}): JSX.Element {
+  const { study, prior, report } = props;
   return (
     <div class="card study-item" data-study={study.study_uid}>
       <a href={viewerUrl(study.study_uid)} title="Open in the viewer">
@@ -316,6 +338,11 @@ function StudyCard({ study, prior }: { study: StudyHit; prior: StudyHit | undefi
             </a>
           ) : (
             <span class="muted small">no earlier study</span>
+          )}
+          {report !== false && (
+            <Link to={`/studies/${encodeURIComponent(study.study_uid)}/report?animal=${props.animalId}`} class="button small">
+              {report ? 'Report' : 'Write report'}
+            </Link>
           )}
         </div>
       </div>
