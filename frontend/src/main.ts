@@ -627,6 +627,14 @@ function refreshMeasurementList(): void {
   list.replaceChildren();
   for (const a of csTools.annotation.state.getAllAnnotations()) {
     const uid = a.annotationUID ?? '';
+    const theirs = others.get(uid);
+    if (theirs) {
+      const text = `${panelText(theirs.value as unknown as Result, theirs.label)} — ${theirs.username}`;
+      const li = listItem(uid, a.metadata?.toolName ?? '', theirs.tool, [], text, false, false);
+      li.dataset.by = theirs.username;
+      list.append(li);
+      continue;
+    }
     if (!SAVED_TOOLS[a.metadata?.toolName ?? ''] || vhsPart.has(uid)) continue;
     const ev = evaluate(a);
     if (!ev) continue;
@@ -681,6 +689,7 @@ function listItem(
   handles: Point[],
   text: string,
   corrected: boolean,
+  deletable = true,
 ): HTMLLIElement {
   const li = document.createElement('li');
   li.className = 'measurement';
@@ -694,6 +703,7 @@ function listItem(
     li.dataset.corrected = 'true';
     li.title = "The server's value: it recomputed the points and differed from the viewer's";
   }
+  if (!deletable) return li;
   const remove = document.createElement('button');
   remove.type = 'button';
   remove.className = 'delete';
@@ -724,6 +734,10 @@ function deleteSelected(): void {
     return;
   }
   for (const uid of selected) {
+    if (others.has(uid)) {
+      setStatus(`That measurement is ${others.get(uid)!.username}'s: read-only`);
+      continue;
+    }
     const group = vhsPart.get(uid);
     const guided = guidedPart.get(uid);
     if (group) removeVhsGroup(group);
@@ -738,6 +752,8 @@ function deleteSelected(): void {
 function textLinesFor(data: unknown): string[] | undefined {
   const annotation = csTools.annotation.state.getAllAnnotations().find((a) => a.data === data);
   if (!annotation) return undefined;
+  const theirs = others.get(annotation.annotationUID ?? '');
+  if (theirs) return [...imageLines(theirs.value as unknown as Result, theirs.label), `(${theirs.username})`];
   const ev = evaluate(annotation);
   if (!ev) return undefined;
   const view = shown(annotation.annotationUID ?? '', ev);
@@ -1744,6 +1760,79 @@ async function restoreSaved(slot: Slot, series: SeriesInfo): Promise<void> {
   if (failed) setStatus(`${failed} saved measurement${failed > 1 ? 's' : ''} could not be shown (tool not in this viewer)`);
 }
 
+// --------------------------------------------------------------------------- other users' measurements
+/** annotationUID -> another user's saved measurement, drawn locked with the server's value. */
+const others = new Map<string, SavedMeasurement>();
+const othersByStudy = new Map<string, Promise<SavedMeasurement[]>>();
+let showOthers = false;
+/** Tools drawn for other users: simple ones; their calibrations and guided scores stay in their lists. */
+const OTHERS_TOOLS = new Set(['length', 'angle', 'cobb', 'ellipse_roi', 'rectangle_roi', 'arrow', 'text']);
+
+/** Everyone else's measurements of a study (`all_users`), without the user's own. */
+function othersOf(study: string): Promise<SavedMeasurement[]> {
+  let pending = othersByStudy.get(study);
+  if (!pending) {
+    pending = Promise.all([measurementsApi.list(study, true), studyListing(study)]).then(([all, mine]) => {
+      const own = new Set(mine.measurements.map((m) => m.id));
+      return all.measurements.filter((m) => !own.has(m.id));
+    });
+    othersByStudy.set(study, pending);
+  }
+  return pending;
+}
+
+/** Draw the other users' measurements of a series shown in a slot (locked, values as saved). */
+async function drawOthers(slot: Slot, series: SeriesInfo): Promise<void> {
+  let theirs: SavedMeasurement[];
+  try {
+    theirs = await othersOf(series.study);
+  } catch (e) {
+    setStatus(`Other users' measurements could not be loaded: ${(e as Error).message}`);
+    return;
+  }
+  const drawn = new Set([...others.values()].map((m) => m.id));
+  const viewport = viewportOf(slot);
+  let added = 0;
+  for (const m of theirs) {
+    if (!showOthers || m.series_instance_uid !== series.uid || drawn.has(m.id) || !OTHERS_TOOLS.has(m.tool)) continue;
+    const imageId = series.imageIds.find((id) => {
+      const where = instanceOf(id);
+      return where?.sop === m.sop_instance_uid && where.frame === m.frame_number;
+    });
+    const toolName = csToolOf(m.tool);
+    const handles = toolName && handlesOf(m.tool, m.points);
+    if (!imageId || !toolName || !handles) continue;
+    const annotation = buildAnnotation(viewport, toolName, imageId, handles, { label: m.label });
+    annotation.isLocked = true;
+    others.set(annotation.annotationUID!, m);
+    csTools.annotation.state.addAnnotation(annotation, slot.element);
+    added++;
+  }
+  if (added) {
+    viewport.render();
+    refreshMeasurementList();
+  }
+  setStatus(`${theirs.length} measurement${theirs.length === 1 ? '' : 's'} by other users in this study`);
+}
+
+/** The "Others" toggle: show or hide the other users' measurements. */
+function toggleOthers(): void {
+  showOthers = !showOthers;
+  $('#others').setAttribute('aria-pressed', String(showOthers));
+  $('#others').classList.toggle('active', showOthers);
+  if (showOthers) {
+    for (const slot of slots) if (slot.series) void drawOthers(slot, slot.series);
+    return;
+  }
+  for (const uid of [...others.keys()]) {
+    others.delete(uid);
+    csTools.annotation.state.removeAnnotation(uid);
+  }
+  renderAll();
+  refreshMeasurementList();
+  setStatus("Other users' measurements hidden");
+}
+
 // --------------------------------------------------------------------------- tools
 function setupTools(): void {
   const { ToolGroupManager, Enums: TE } = csTools;
@@ -2185,6 +2274,7 @@ async function showSeries(slot: Slot, series: SeriesInfo): Promise<void> {
   if (ids.length > 1) csTools.utilities.stackPrefetch.enable(slot.element);
   setStatus('');
   void restoreSaved(slot, series);
+  if (showOthers) void drawOthers(slot, series);
   document.querySelectorAll<HTMLButtonElement>('.thumb').forEach((b) => {
     b.classList.toggle('active', slots.some((s) => s.series?.uid === b.dataset.series));
   });
@@ -2510,6 +2600,7 @@ function bindUi(): void {
   $('#reset').addEventListener('click', resetActive);
   $('#key-image').addEventListener('click', () => void toggleKeyImage());
   $('#key-prev').addEventListener('click', () => void stepKeyImages(-1));
+  $('#others').addEventListener('click', toggleOthers);
   $('#key-next').addEventListener('click', () => void stepKeyImages(1));
   $('#export').addEventListener('click', () => void exportStudy());
   $('#cine').addEventListener('click', toggleCine);

@@ -123,8 +123,8 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
 }
 
 export const measurementsApi = {
-  list: (study: string): Promise<{ measurements: SavedMeasurement[]; key_images?: KeyImageRow[] }> =>
-    call('GET', `/studies/${encodeURIComponent(study)}/measurements`),
+  list: (study: string, allUsers = false): Promise<{ measurements: SavedMeasurement[]; key_images?: KeyImageRow[] }> =>
+    call('GET', `/studies/${encodeURIComponent(study)}/measurements${allUsers ? '?all_users=true' : ''}`),
   create: (study: string, body: Record<string, unknown>): Promise<SavedMeasurement> =>
     call('POST', `/studies/${encodeURIComponent(study)}/measurements`, body),
   update: (id: number, body: Record<string, unknown>): Promise<SavedMeasurement> =>

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pydicom
 import pytest
 
@@ -240,3 +241,53 @@ def test_step_through_key_images(demo_server: LiveServer, browser_page: Any) -> 
     assert page.get_attribute("#key-image", "aria-pressed") == "true"
     page.click("#key-prev")
     at(3)
+
+
+def test_other_users_measurements_are_shown_read_only(
+    demo_server: LiveServer, demo_files: list[Path], browser_page: Any
+) -> None:
+    """A radiologist saved a length on the skull radiograph (REST, their own token): "Others" draws
+    it for the admin, locked, with their value and name; hidden again on a second press."""
+    page = browser_page
+    study = datasets_by_accession(demo_files)[SKULL]
+    ds = min(study, key=lambda d: (int(d.SeriesNumber), int(d.InstanceNumber)))  # the image shown first
+    demo_server.cli("user", "add", "drsmith", "--role", "radiologist", "--generate-password")
+    token = demo_server.cli("user", "token", "drsmith", "--name", "t").stdout.strip()
+    cols, rows = int(ds.Columns), int(ds.Rows)
+    line = [[0.2 * cols, 0.3 * rows], [0.7 * cols, 0.6 * rows]]
+    created = httpx.post(
+        f"{demo_server.http_url}/api/v1/studies/{ds.StudyInstanceUID}/measurements",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "sop_instance_uid": ds.SOPInstanceUID,
+            "frame_number": 1,
+            "tool": "length",
+            "points": {"line": line},
+        },
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    theirs = created.json()
+    value = theirs["value"]["values"]["length"]["value"]
+
+    open_study(page, demo_server, SKULL)
+    assert page.locator("#measurement-list li").count() == 0  # the admin's own list is empty
+    page.click("#others")
+    item = page.locator("#measurement-list li[data-by='drsmith']")
+    item.wait_for()
+    assert f"{round(value, 1):.1f} mm" in item.text_content() and "drsmith" in item.text_content()
+    assert item.locator("button.delete").count() == 0  # read-only
+    page.wait_for_function(
+        't => [...document.querySelectorAll(\'[data-viewport="0"] svg text, [data-viewport="0"] svg tspan\')]'
+        ".some(e => e.textContent === t)",
+        arg="(drsmith)",
+    )
+    # Hidden again; never deleted on the server.
+    page.click("#others")
+    page.wait_for_function("document.querySelectorAll('#measurement-list li').length === 0")
+    still = httpx.get(
+        f"{demo_server.http_url}/api/v1/measurements/{theirs['id']}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert still.status_code == 200 and still.json()["username"] == "drsmith"
