@@ -192,8 +192,8 @@ def test_a_day_at_the_clinic(clinic: LiveServer, browser_page: Any, tmp_path: Pa
     studies = [i["study"]["study_uid"] for i in timeline["items"] if i["kind"] == "study"]
     assert study_uid in studies and len(studies) == 2
 
-    # The vet signs a report (REST: the report screen is not built) and the performed order has
-    # been charged from the fee list: the chart shows both, with the PDF one click away.
+    # The vet signs a report (over REST here; test_clinic_report.py drives the report screen) and the
+    # performed order has been charged from the fee list: the chart shows both, the PDF one click away.
     report = api(
         server,
         "POST",

@@ -208,8 +208,9 @@ def test_write_sign_and_amend_a_report(clinic_server: LiveServer, browser_page: 
         assert page.get_by_role("button", name=name, exact=True).count() == 0
     shot(page, "report-5-technician")
 
-    page.goto(f"{base}/app/studies/{other_uid}/report")
+    page.goto(f"{base}/app/studies/{other_uid}/report")  # no ?animal=: the report's animal
     page.locator("[data-testid=report-view]").wait_for()
+    assert "Luna" in page.inner_text(".report-study")
     assert "Draft by a vet." in page.inner_text("[data-testid=report-view]")
     assert page.locator("textarea").count() == 0
     for name in ("Amend", "Save draft", "Sign"):
