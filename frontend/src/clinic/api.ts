@@ -100,6 +100,7 @@ export const get = <T>(path: string, query?: Query, signal?: AbortSignal): Promi
 export const post = <T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T> =>
   request<T>('POST', path, body ?? {}, undefined, headers);
 export const patch = <T>(path: string, body: unknown): Promise<T> => request<T>('PATCH', path, body);
+export const put = <T>(path: string, body: unknown): Promise<T> => request<T>('PUT', path, body);
 export const del = <T = void>(path: string): Promise<T> => request<T>('DELETE', path);
 
 export interface Me {

@@ -10,6 +10,7 @@ import { get, post, type Me } from './api';
 import { Link, match, navigate, useLocation } from './router';
 import { can, type ScreenProps } from './screen';
 import { AdminScreen } from './screens/admin';
+import { BillingScreen } from './screens/billing';
 import { BoardScreen } from './screens/board';
 import { ChartScreen } from './screens/chart';
 import { OrderScreen } from './screens/order';
@@ -43,6 +44,8 @@ export const ROUTES: Route[] = [
     nav: 'Reconciliation',
     permission: 'images:read',
   },
+  { pattern: '/billing', title: 'Billing', screen: BillingScreen, nav: 'Billing', permission: 'billing:read' },
+  { pattern: '/billing/:part', title: 'Billing', screen: BillingScreen },
   { pattern: '/admin', title: 'Administration', screen: AdminScreen, nav: 'Admin', permission: 'system:manage' },
   { pattern: '/admin/:section', title: 'Administration', screen: AdminScreen },
 ];

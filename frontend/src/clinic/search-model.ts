@@ -2,6 +2,7 @@
  * The search screen's state as a query string (?q=...&species=...&page=2), so back/forward and a
  * reload show the same search, and the shapes of GET /api/v1/search and the animal timeline.
  */
+import { totalsByCurrency } from './billing-model';
 import type { OrderRead } from './order-model';
 
 export interface AnimalHit {
@@ -73,6 +74,7 @@ export interface ChargeSummary {
   currency: string;
   status: 'posted' | 'voided';
   posted_at: string;
+  void_reason?: string;
 }
 
 export type TimelineItem =
@@ -83,12 +85,7 @@ export type TimelineItem =
 
 /** Posted charges summed per currency, in cents to avoid binary fractions: "EUR 190.00". */
 export function chargeTotals(charges: ChargeSummary[]): string[] {
-  const cents = new Map<string, number>();
-  for (const c of charges) {
-    if (c.status !== 'posted') continue;
-    cents.set(c.currency, (cents.get(c.currency) ?? 0) + Math.round(Number(c.amount) * 100));
-  }
-  return [...cents].sort(([a], [b]) => a.localeCompare(b)).map(([cur, v]) => `${cur} ${(v / 100).toFixed(2)}`);
+  return totalsByCurrency(charges);
 }
 
 export interface Timeline {

@@ -7,6 +7,8 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { get, viewerUrl } from '../api';
+import { VoidChargeButton } from '../billing-void';
+import { formatMoney } from '../billing-model';
 import { AnimalEditForm } from '../chart-edit';
 import { type AnimalRead, type OwnerRead, breedName, ownerName, sexLabel, speciesName } from '../chart-model';
 import { choosePrior } from '../chart-prior';
@@ -174,7 +176,7 @@ export function ChartScreen({ params, me }: ScreenProps): JSX.Element {
                 ) : item.kind === 'charge' ? (
                   <li key={`c${item.charge.id}`}>
                     <span class="when">{isoDate(item.at)}</span>
-                    <ChargeCard charge={item.charge} />
+                    <ChargeCard charge={item.charge} canVoid={can(me, 'billing:write')} onVoided={timeline.reload} />
                   </li>
                 ) : (
                   <li key={`s${item.study.study_uid}`}>
@@ -282,7 +284,7 @@ function ReportCard({ report }: { report: ReportSummary }): JSX.Element {
   );
 }
 
-function ChargeCard({ charge }: { charge: ChargeSummary }): JSX.Element {
+function ChargeCard({ charge, canVoid, onVoided }: { charge: ChargeSummary; canVoid: boolean; onVoided: () => void }): JSX.Element {
   return (
     <div class="card" data-charge={charge.id}>
       <div class="tl-head">
@@ -290,9 +292,15 @@ function ChargeCard({ charge }: { charge: ChargeSummary }): JSX.Element {
         {charge.status === 'voided' && <span class="badge danger">voided</span>}
       </div>
       <div class="small">
-        {charge.quantity} × · <strong>{`${charge.currency} ${Number(charge.amount).toFixed(2)}`}</strong>
+        {charge.quantity} × · <strong>{formatMoney(charge.amount, charge.currency)}</strong>
         {charge.accession_number && <span class="mono"> · {charge.accession_number}</span>}
+        {charge.status === 'voided' && charge.void_reason && <span> · voided: {charge.void_reason}</span>}
       </div>
+      {canVoid && charge.status === 'posted' && (
+        <div class="card-actions">
+          <VoidChargeButton charge={charge} onVoided={onVoided} />
+        </div>
+      )}
     </div>
   );
 }
