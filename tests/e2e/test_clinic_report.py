@@ -121,6 +121,7 @@ def test_write_sign_and_amend_a_report(clinic_server: LiveServer, browser_page: 
     error = page.locator("[data-testid=report-error]")
     error.wait_for()
     assert "findings or a conclusion" in error.inner_text()
+    page.wait_for_function("document.activeElement?.dataset.testid === 'report-error'")
     (refused,) = reports_of(server, study_uid)
     assert refused["status"] == "draft" and refused["findings"] == "" and refused["conclusion"] == ""
     shot(page, "report-2-refused")

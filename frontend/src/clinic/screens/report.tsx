@@ -6,7 +6,7 @@
  * reason. A study has one report that is not cancelled: an existing one is opened, never doubled.
  */
 import type { JSX } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { get, patch, post, queryString, viewerUrl } from '../api';
 import { ConfirmButton } from '../admin-kit';
 import type { Page } from '../chart-model';
@@ -190,6 +190,21 @@ function ReportEditor(props: { uid: string; initial: ReportRead | undefined; hit
     return amended;
   }, 'Amendment signed');
   const formError = last === 'sign' ? sign.error : save.error;
+  const shownError = amending ? amend.error : formError;
+  // The refusal takes the focus (the confirm button it came from is gone), so it is read out and
+  // the keyboard stays beside the form.
+  const errorRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (shownError) errorRef.current?.focus();
+  }, [shownError]);
+  // Leaving the page (reload, another site) with text the server does not have asks first.
+  const unsaved = !may.readOnly || amending ? dirty : false;
+  useEffect(() => {
+    if (!unsaved) return;
+    const warn = (e: BeforeUnloadEvent): void => e.preventDefault();
+    window.addEventListener('beforeunload', warn);
+    return () => window.removeEventListener('beforeunload', warn);
+  }, [unsaved]);
 
   if (may.readOnly && !amending) {
     return (
@@ -291,9 +306,9 @@ function ReportEditor(props: { uid: string; initial: ReportRead | undefined; hit
           />
         </Field>
       )}
-      {(amending ? amend.error : formError) && (
-        <div data-testid="report-error">
-          <ErrorBanner error={amending ? amend.error : formError} />
+      {shownError && (
+        <div data-testid="report-error" ref={errorRef} tabIndex={-1}>
+          <ErrorBanner error={shownError} />
         </div>
       )}
       <div class="actions report-actions">
