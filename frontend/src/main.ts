@@ -643,7 +643,9 @@ function refreshMeasurementList(): void {
     const text = view.result
       ? panelText(view.result, label)
       : `${TOOL_TITLES[ev.tool]}: ${view.error ?? 'no value'}`;
-    list.append(listItem(uid, a.metadata?.toolName ?? '', ev.tool, ev.handles, text, view.corrected));
+    const li = listItem(uid, a.metadata?.toolName ?? '', ev.tool, ev.handles, text, view.corrected);
+    if (ev.tool !== 'calibration') li.insertBefore(labelButton(a, text), li.lastChild);
+    list.append(li);
   }
   for (const group of vhsGroups.values()) {
     if (!group.done) continue;
@@ -711,6 +713,32 @@ function listItem(
   remove.addEventListener('click', () => removeRecord(recordKey));
   li.append(remove);
   return li;
+}
+
+/** The panel's ✎ button: give a measurement a label (shown above its value, saved with it). */
+function labelButton(annotation: csTools.Types.Annotation, text: string): HTMLButtonElement {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'label'; // the pencil is drawn by CSS, so the item's text stays the measurement's
+  button.setAttribute('aria-label', `Label ${text}`);
+  button.addEventListener('click', () => {
+    const data = annotation.data as { label?: string };
+    const content = ['ArrowAnnotate', 'Label'].includes(annotation.metadata?.toolName ?? '');
+    void ask({
+      title: content ? 'Change the text' : 'Label this measurement',
+      label: content ? 'Text shown on the image' : 'Label shown with the value (empty: none)',
+      value: data.label ?? '',
+      validate: (v) => (content && !v ? 'Enter a text.' : v.length > 256 ? 'At most 256 characters.' : undefined),
+    }).then((label) => {
+      if (label === null) return;
+      data.label = label;
+      const uid = annotation.annotationUID ?? '';
+      if (records.has(uid)) schedulePatch(uid);
+      refreshMeasurementList();
+      renderAll();
+    });
+  });
+  return button;
 }
 
 function removeRecord(recordKey: string): void {

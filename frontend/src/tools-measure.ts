@@ -199,8 +199,22 @@ export const TOOL_TITLES: Record<string, string> = {
   vhs: 'VHS',
 };
 
-/** The lines drawn beside an annotation on the image. */
+/** Tools whose label is their content (arrow, text) or their marker size (calibration). */
+const LABEL_IS_CONTENT = new Set(['arrow', 'text', 'calibration']);
+
+/** The lines drawn beside an annotation on the image: a measurement's label (if any) above its value. */
 export function imageLines(result: Result, label = ''): string[] {
+  const lines = valueLines(result, label);
+  return label && !LABEL_IS_CONTENT.has(result.tool) ? [label, ...lines] : lines;
+}
+
+/** The Measurements panel's text of one measurement: "Length 12.3 mm", "Length 12.3 mm · “L4”". */
+export function panelText(result: Result, label = ''): string {
+  const text = valueText(result, label);
+  return label && !LABEL_IS_CONTENT.has(result.tool) ? `${text} · “${label}”` : text;
+}
+
+function valueLines(result: Result, label: string): string[] {
   const v = result.values;
   switch (result.tool) {
     case 'length':
@@ -228,8 +242,7 @@ export function imageLines(result: Result, label = ''): string[] {
   }
 }
 
-/** The Measurements panel's text of one measurement ("Length 12.3 mm", "Angle 45.0°"...). */
-export function panelText(result: Result, label = ''): string {
+function valueText(result: Result, label: string): string {
   const title = TOOL_TITLES[result.tool] ?? result.tool;
   const v = result.values;
   switch (result.tool) {

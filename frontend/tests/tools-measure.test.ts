@@ -113,3 +113,17 @@ describe('toolbar tools and our tool names', () => {
     expect(measurementBody('wadouri:x', 'length', {})).toBeUndefined();
   });
 });
+
+describe('measurement labels', () => {
+  it('shows a label above the value and in the panel, except where the label is the content', async () => {
+    const { compute } = await import('../src/geometry');
+    const { imageLines, panelText } = await import('../src/tools-measure');
+    const length = compute('length', { line: [[0, 0], [30, 40]] }, { pixel_spacing: [0.5, 0.5] });
+    expect(imageLines(length, 'L4')).toEqual(['L4', '25.0 mm']);
+    expect(panelText(length, 'L4')).toBe('Length 25.0 mm · “L4”');
+    expect(panelText(length)).toBe('Length 25.0 mm');
+    const arrow = compute('arrow', { start: [0, 0], end: [1, 1] });
+    expect(imageLines(arrow, 'fracture?')).toEqual(['fracture?']);
+    expect(panelText(arrow, 'fracture?')).toBe('Arrow: fracture?');
+  });
+});

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from e2e.e2e_support import shot
 from e2e.test_viewer_tools import (
     click_image,
     datasets_by_accession,
+    drag_image,
     item,
     near,
     open_study,
@@ -291,3 +293,45 @@ def test_other_users_measurements_are_shown_read_only(
         timeout=30,
     )
     assert still.status_code == 200 and still.json()["username"] == "drsmith"
+
+
+def test_a_measurement_gets_a_label(
+    demo_server: LiveServer, demo_files: list[Path], browser_page: Any
+) -> None:
+    """✎ in the panel labels a length: shown above its value and in the panel, saved (PATCH), and
+    back after reopening the study."""
+    page = browser_page
+    ds = min(
+        datasets_by_accession(demo_files)[SKULL], key=lambda d: (int(d.SeriesNumber), int(d.InstanceNumber))
+    )
+    cols, rows = int(ds.Columns), int(ds.Rows)
+    open_study(page, demo_server, SKULL)
+    page.click('[data-tool="Length"]')
+    drag_image(page, (0.2 * cols, 0.5 * rows), (0.8 * cols, 0.5 * rows))
+    length = item(page, "length")
+    measurement_id = saved_id(page, "length")
+    value_text = length.text_content().strip()
+    page.click("#measurement-list li[data-measurement='length'] button.label")
+    page.wait_for_selector("#ask[open]")
+    page.fill("#ask-input", "skull width")
+    page.click("#ask-ok")
+    page.wait_for_function(
+        "t => document.querySelector(\"#measurement-list li[data-measurement='length']\")"
+        ".textContent.trim() === t",
+        arg=f"{value_text} · “skull width”",
+    )
+    page.wait_for_function(
+        't => [...document.querySelectorAll(\'[data-viewport="0"] svg text, [data-viewport="0"] svg tspan\')]'
+        ".some(e => e.textContent === t)",
+        arg="skull width",
+    )
+    deadline = time.monotonic() + 10
+    while stored(demo_server, measurement_id)["label"] != "skull width":
+        assert time.monotonic() < deadline, "the label was not saved"
+        time.sleep(0.2)
+    open_study(page, demo_server, SKULL, sign=False)
+    page.wait_for_function(
+        "t => document.querySelector(\"#measurement-list li[data-measurement='length']\")"
+        "?.textContent.trim() === t",
+        arg=f"{value_text} · “skull width”",
+    )
