@@ -343,6 +343,8 @@ def test_order_to_image_and_reconciliation(srv: LiveServer, api: httpx.Client, t
     )
     assert {a for a, _ in audit} == {"study.corrected", "reconciliation.linked"}
     events = [r[0] for r in sql(srv, "SELECT type FROM outbox_events WHERE type LIKE 'study.%' ORDER BY id")]
+    assert events.count("study.received") == 2  # each study once, when its first series was stored
+    events = [e for e in events if e != "study.received"]
     assert events[:2] == ["study.linked", "study.unmatched"] and "study.corrected" in events
     assert json.loads(sql(srv, "SELECT candidates_json FROM reconciliation_items")[0][0]) is not None
 
