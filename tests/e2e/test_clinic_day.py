@@ -175,6 +175,8 @@ def test_a_day_at_the_clinic(clinic: LiveServer, browser_page: Any, tmp_path: Pa
     best = row.get_by_role("radio").first
     best.wait_for()
     assert best.is_checked()
+    # the candidate's animal name is fetched by the row after it renders: wait for it
+    row.locator(".choices").get_by_text("Biscuit").first.wait_for()
     likely = row.inner_text()
     assert "Likely matches" in likely and "Biscuit" in likely and accession in likely
     shot(page, "day-7-reconciliation")
