@@ -2,7 +2,7 @@
 # Install everything the test suite needs and run it all.
 #   ./scripts/test.sh [pytest args]
 # - Debian packages: dcmtk (echoscu/storescu/findscu/movescu/getscu/dump2dcm), chromium (browser
-#   tests) and openssl (test certificates),
+#   tests), openssl (test certificates) and fonts-dejavu-core (report PDFs with any script),
 #   installed if missing.
 # - The viewer (frontend/): npm ci, its Vitest tests and the Vite build, when Node/npm are installed.
 # - .venv/ with VetPACS and its test extras.
@@ -15,6 +15,7 @@ need_apt=()
 command -v storescu >/dev/null 2>&1 || need_apt+=(dcmtk)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)  # the browser tests (Playwright drives it)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # self-signed certificates for the TLS tests
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)  # report PDFs in any language
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" = "0" ] || SUDO="sudo"
