@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vetpacs.errors import Forbidden
+
 
 class Role(StrEnum):
     """What a user is in the clinic; each role grants a fixed set of permissions."""
@@ -106,6 +108,12 @@ class Actor:
     def can(self, permission: Permission) -> bool:
         """Whether this actor's role grants ``permission``."""
         return permission in ROLE_PERMISSIONS[self.role]
+
+    def require(self, permission: Permission) -> None:
+        """Raise Forbidden unless this actor's role grants ``permission`` (services check it too,
+        not only the routes, so a CLI or worker call is held to the same rule)."""
+        if not self.can(permission):
+            raise Forbidden(f"role {self.role.value} lacks permission {permission.value}")
 
 
 SYSTEM = Actor(username="system", role=Role.ADMIN, via="system")

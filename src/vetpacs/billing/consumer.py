@@ -167,6 +167,8 @@ class BillingConsumer:
                 handle_event(self.db, row.type, payload)
             except VetPACSError as exc:  # a refused change (e.g. a lifecycle conflict): log, go on
                 log.warning("billing: event %d (%s) not applied: %s", row.id, row.type, exc)
+        else:  # never a silent drop: the missed-charge report lists its order, and the log says why
+            log.warning("billing: event %d (%s) has no JSON object payload; skipped", row.id, row.type)
         self._recent[row.id] = None
         while len(self._recent) > 10_000:
             self._recent.popitem(last=False)

@@ -17,7 +17,7 @@ from vetpacs.auth.audit import Database, record_in, utcnow
 from vetpacs.auth.roles import Actor, Permission
 from vetpacs.billing.models import FEES
 from vetpacs.billing.schemas import FeeRead, FeeUpdate
-from vetpacs.errors import Conflict, Forbidden, Invalid, NotFound
+from vetpacs.errors import Conflict, Invalid, NotFound
 from vetpacs.orders.catalog import SEED_PROCEDURES
 
 CENT = Decimal("0.01")
@@ -40,12 +40,6 @@ SEED_PRICES: dict[str, Decimal] = {
     "RAD-EQ-LIMB": Decimal("140.00"),
 }
 """Sample prices (in ``billing_currency``) for every fee code of the sample catalog."""
-
-
-def require(actor: Actor, permission: Permission) -> None:
-    """Raise Forbidden unless the actor's role grants ``permission`` (the routes check it too)."""
-    if not actor.can(permission):
-        raise Forbidden(f"role {actor.role.value} lacks permission {permission.value}")
 
 
 def money(value: Decimal) -> Decimal:
@@ -93,7 +87,7 @@ def put_fee(
     The currency defaults to the line's current one, else ``default_currency``. New prices apply to
     charges posted from now on; posted charges keep theirs.
     """
-    require(actor, Permission.BILLING_WRITE)
+    actor.require(Permission.BILLING_WRITE)
     code = fee_code.strip()
     if not code or len(code) > 32:
         raise Invalid("a fee code has 1 to 32 characters")

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Row, and_, func, insert, select, update
 from vetpacs import events
 from vetpacs.auth.audit import Database, record_in, utcnow
 from vetpacs.auth.roles import Actor, Permission
-from vetpacs.billing.fees import CENT, SEED_PRICES, get_fee, list_fees, money, put_fee, require, seed_fees
+from vetpacs.billing.fees import CENT, SEED_PRICES, get_fee, list_fees, money, put_fee, seed_fees
 from vetpacs.billing.missed import missed_charges
 from vetpacs.billing.models import (
     ANIMALS,
@@ -193,7 +193,7 @@ def charge_completed_order(db: Database, order_id: int, *, actor: Actor) -> Char
     inactive) is reported in ``problems`` and shows in :func:`missed_charges`. A reported order
     with a posted charge moves on to ``billed``.
     """
-    require(actor, Permission.BILLING_WRITE)
+    actor.require(Permission.BILLING_WRITE)
     with db.write_transaction() as conn:
         order = conn.execute(select(ORDERS).where(ORDERS.c.id == order_id).with_for_update()).first()
         if order is None:
@@ -288,7 +288,7 @@ def add_manual_charge(db: Database, data: ChargeCreate, *, actor: Actor) -> Char
     request gives its own. Raises NotFound for an unknown order or animal, Invalid for an unknown
     or inactive fee code or an order and animal that do not belong together.
     """
-    require(actor, Permission.BILLING_WRITE)
+    actor.require(Permission.BILLING_WRITE)
     with db.write_transaction() as conn:
         order: Row[Any] | None = None
         if data.order_id is not None:
@@ -365,7 +365,7 @@ def void_charge(db: Database, charge_id: int, reason: str, *, actor: Actor) -> C
     A voided procedure charge is not posted again by :func:`charge_completed_order`; the order shows
     in :func:`missed_charges` until another charge is posted for it.
     """
-    require(actor, Permission.BILLING_WRITE)
+    actor.require(Permission.BILLING_WRITE)
     why = reason.strip()
     if not why:
         raise Invalid("a reason is required to void a charge")
@@ -403,7 +403,7 @@ def move_charges(db: Database, merged_id: int, survivor_id: int, *, actor: Actor
 
     Returns how many charges moved (0: nothing to do, no audit row nor event).
     """
-    require(actor, Permission.BILLING_WRITE)
+    actor.require(Permission.BILLING_WRITE)
     with db.write_transaction() as conn:
         ids = list(
             conn.execute(

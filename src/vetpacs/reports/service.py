@@ -27,7 +27,7 @@ from vetpacs.archive.retrieve import instance_by_uid, read_bytes
 from vetpacs.auth.audit import record_in, utcnow
 from vetpacs.auth.models import User
 from vetpacs.auth.roles import Actor, Permission
-from vetpacs.errors import Conflict, Forbidden, Invalid, NotFound
+from vetpacs.errors import Conflict, Invalid, NotFound
 from vetpacs.orders.lifecycle import advance_order, can_advance
 from vetpacs.orders.models import Order, OrderStatus, OrderStudy
 from vetpacs.patients import service as patients
@@ -89,11 +89,6 @@ def get_template(key: str) -> TemplateRead:
 
 
 # --------------------------------------------------------------------------- reading
-def _check(actor: Actor, permission: Permission) -> None:
-    if not actor.can(permission):
-        raise Forbidden(f"{actor.username} may not do this ({permission.value} is needed)")
-
-
 def _select() -> Any:
     # A merged animal's reports show the survivor (animal merges keep the merged row, IHE PIR).
     return (
@@ -345,7 +340,7 @@ def create_report(archive: Archive, study_uid: str, body: ReportCreate, *, actor
     report that is not cancelled: a second one is a Conflict (amend the signed one instead).
     Audit and event ``report.created``.
     """
-    _check(actor, Permission.REPORTS_WRITE)
+    actor.require(Permission.REPORTS_WRITE)
     template = BY_KEY.get(body.template_key)
     if template is None:
         raise Invalid(f"unknown report template {body.template_key!r}; see /api/v1/report-templates")
@@ -395,7 +390,7 @@ def update_report(archive: Archive, report_id: int, body: ReportUpdate, *, actor
 
     Audit and event ``report.updated`` with the names of the changed fields.
     """
-    _check(actor, Permission.REPORTS_WRITE)
+    actor.require(Permission.REPORTS_WRITE)
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     with archive.write_transaction() as conn:
         row = _row(conn, report_id, lock=True)
@@ -415,7 +410,7 @@ def cancel_report(archive: Archive, report_id: int, *, actor: Actor, reason: str
 
     A signed report is a Conflict (amend it instead). Audit and event ``report.cancelled``.
     """
-    _check(actor, Permission.REPORTS_WRITE)
+    actor.require(Permission.REPORTS_WRITE)
     with archive.write_transaction() as conn:
         row = _row(conn, report_id, lock=True)
         if row.status != ReportStatus.DRAFT.value:
@@ -592,7 +587,7 @@ def sign_report(archive: Archive, report_id: int, *, actor: Actor, clinic: str =
     ``reported`` (when its lifecycle allows: an order already billed stays billed), writes the
     audit row and emits ``report.signed``. A report that is not a draft is a Conflict.
     """
-    _check(actor, Permission.REPORTS_SIGN)
+    actor.require(Permission.REPORTS_SIGN)
     with archive.engine.connect() as conn:
         row = _row(conn, report_id)
     if row.status != ReportStatus.DRAFT.value:
@@ -641,7 +636,7 @@ def amend_report(
     in the study and in ``report_versions``); status ``amended``, version + 1; audit and event
     ``report.amended``. A draft or cancelled report is a Conflict.
     """
-    _check(actor, Permission.REPORTS_SIGN)
+    actor.require(Permission.REPORTS_SIGN)
     with archive.engine.connect() as conn:
         row = _row(conn, report_id)
     if row.status not in SIGNED:
