@@ -17,6 +17,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.filereader import _read_file_meta_info, read_preamble
@@ -62,6 +63,13 @@ def module_server(tmp: Path, **extra_env: str) -> Iterator[LiveServer]:
 
 
 # ----------------------------------------------------------------------------- index + blobs
+def created(response: httpx.Response) -> dict[str, Any]:
+    """The body of a REST create that must answer 201 (the response text in the failure)."""
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 def sql(server: LiveServer, query: str, **params: Any) -> list[tuple[Any, ...]]:
     """Rows of a read-only SQL query on the server's index (SQLite or PostgreSQL)."""
     engine = create_engine(server.database_url, poolclass=NullPool)

@@ -19,7 +19,7 @@ from typing import Any
 import hl7
 import httpx
 import pytest
-from dicom_support import module_server  # type: ignore[import-not-found]
+from dicom_support import created, module_server  # type: ignore[import-not-found]
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.chargeitem import ChargeItem
 from test_webhooks_live import MllpPms, WebhookReceiver, wait_for  # type: ignore[import-not-found]
@@ -50,12 +50,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def api(srv: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=srv.http_url + "/api/v1", headers=srv.auth_headers(), timeout=30) as client:
         yield client
-
-
-def created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def perform(srv: LiveServer, accession: str, out: Path) -> None:

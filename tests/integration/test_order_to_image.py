@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from dicom_support import AET, HOST, dataset_part, dcmtk, findscu, module_server, sql, stored_bytes  # type: ignore[import-not-found]
+from dicom_support import AET, HOST, created, dataset_part, dcmtk, findscu, module_server, sql, stored_bytes  # type: ignore[import-not-found]
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -50,12 +50,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def api(srv: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=srv.http_url + "/api/v1", headers=srv.auth_headers(), timeout=30) as client:
         yield client
-
-
-def created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def worklist(srv: LiveServer, out: Path, *keys: str) -> list[Dataset]:

@@ -22,6 +22,7 @@ from dicom_support import (  # type: ignore[import-not-found]
     AET,
     HOST,
     Receiver,
+    created,
     dataset_part,
     dcmtk,
     findscu,
@@ -58,12 +59,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def api(srv: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=srv.http_url + "/api/v1", headers=srv.auth_headers(), timeout=30) as client:
         yield client
-
-
-def created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def image(path: Path, *, study_uid: str, **attributes: Any) -> Path:
