@@ -129,6 +129,14 @@ def test_signed_report_reaches_rest_dicom_hl7_fhir_and_webhook(live: tuple[LiveS
         assert pdf_response.headers["content-type"] == "application/pdf"
         pdf = pdf_response.content
         assert pdf.startswith(b"%PDF-")
+        # who read the report and its PDF is audited
+        assert api.get(f"/reports/{report['id']}").json()["status"] == "final"
+        seen = {
+            (r["action"], r["object_id"])
+            for r in api.get("/audit", params={"object_type": "report"}).json()
+            if r["action"] in ("report.viewed", "report.pdf_viewed")
+        }
+        assert seen == {("report.viewed", str(report["id"])), ("report.pdf_viewed", str(report["id"]))}
 
         # the Encapsulated PDF instance in the study, found by QIDO-RS and parsed with pydicom
         dicomweb = DICOMwebClient(url=f"{srv.http_url}/dicom-web", headers=srv.auth_headers())

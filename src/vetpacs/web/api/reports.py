@@ -88,8 +88,17 @@ def list_reports(
 
 @router.get("/reports/{report_id}", response_model=ReportRead)
 def get_report(report_id: int, request: Request, actor: Reader) -> ReportRead:
-    """One report (its current version)."""
-    return svc.get_report(archive_of(request), report_id)
+    """One report (its current version); audited as ``report.viewed``."""
+    report = svc.get_report(archive_of(request), report_id)
+    audit(request).record(
+        actor,
+        "report.viewed",
+        object_type="report",
+        object_id=str(report_id),
+        detail={"study_instance_uid": report.study_instance_uid, "version": report.version},
+        address=client_address(request),
+    )
+    return report
 
 
 @router.patch("/reports/{report_id}", response_model=ReportRead)
