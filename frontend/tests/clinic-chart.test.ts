@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type ChargeSummary, chargeTotals } from '../src/clinic/search-model';
+import { totalsByCurrency } from '../src/clinic/billing-model';
+import type { ChargeSummary } from '../src/clinic/search-model';
 
 const charge = (amount: string, currency = 'EUR', status: ChargeSummary['status'] = 'posted'): ChargeSummary => ({
   id: 1,
@@ -15,10 +16,10 @@ const charge = (amount: string, currency = 'EUR', status: ChargeSummary['status'
 
 describe('chart charges', () => {
   it('sums posted charges per currency in cents, voided ones left out', () => {
-    expect(chargeTotals([charge('95.10'), charge('0.20'), charge('420.00', 'GBP'), charge('50.00', 'EUR', 'voided')])).toEqual([
+    expect(totalsByCurrency([charge('95.10'), charge('0.20'), charge('420.00', 'GBP'), charge('50.00', 'EUR', 'voided')])).toEqual([
       'EUR 95.30',
       'GBP 420.00',
     ]);
-    expect(chargeTotals([])).toEqual([]);
+    expect(totalsByCurrency([])).toEqual([]);
   });
 });

@@ -2,7 +2,6 @@
  * The search screen's state as a query string (?q=...&species=...&page=2), so back/forward and a
  * reload show the same search, and the shapes of GET /api/v1/search and the animal timeline.
  */
-import { totalsByCurrency } from './billing-model';
 import type { OrderRead } from './order-model';
 
 export interface AnimalHit {
@@ -82,11 +81,6 @@ export type TimelineItem =
   | { kind: 'study'; at: string; study: StudyHit }
   | { kind: 'report'; at: string; report: ReportSummary }
   | { kind: 'charge'; at: string; charge: ChargeSummary };
-
-/** Posted charges summed per currency, in cents to avoid binary fractions: "EUR 190.00". */
-export function chargeTotals(charges: ChargeSummary[]): string[] {
-  return totalsByCurrency(charges);
-}
 
 export interface Timeline {
   animal_id: number;

@@ -8,7 +8,7 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { get, viewerUrl } from '../api';
 import { VoidChargeButton } from '../billing-void';
-import { formatMoney } from '../billing-model';
+import { formatMoney, totalsByCurrency } from '../billing-model';
 import { AnimalEditForm } from '../chart-edit';
 import { type AnimalRead, type OwnerRead, breedName, ownerName, sexLabel, speciesName } from '../chart-model';
 import { choosePrior } from '../chart-prior';
@@ -16,7 +16,7 @@ import { type OrderRead, hhmm } from '../order-model';
 import { Link } from '../router';
 import { can, type ScreenProps } from '../screen';
 import { StatusBadge, Thumb } from '../search-parts';
-import { type ChargeSummary, type ReportSummary, type StudyHit, type Timeline, chargeTotals } from '../search-model';
+import { type ChargeSummary, type ReportSummary, type StudyHit, type Timeline } from '../search-model';
 import { Empty, ErrorBanner, Loading, ageOf, isoDate, useAsync } from '../ui';
 
 export function ChartScreen({ params, me }: ScreenProps): JSX.Element {
@@ -234,7 +234,7 @@ function ReportsAndCharges(props: {
   if (props.loading) return <Loading />;
   const signed = reports.filter((r) => r.status === 'final' || r.status === 'amended');
   const drafts = reports.filter((r) => r.status === 'draft');
-  const totals = chargeTotals(charges);
+  const totals = totalsByCurrency(charges);
   return (
     <div class="small" data-reports={signed.length} data-charges={charges.filter((c) => c.status === 'posted').length}>
       {can(me, 'reports:read') ? (
