@@ -2195,10 +2195,11 @@ async function exportStudy(): Promise<void> {
   setStatus('Exporting the measurements as DICOM (SR and presentation state)...');
   try {
     const result = await measurementsApi.exportStudy(studyUid);
-    document.body.dataset.exportedSr = result.sop_instance_uid;
-    document.body.dataset.exportedCount = String(result.measurement_count);
     await refreshSeriesList();
     setStatus(describeExport(result));
+    // Published last, once the series list and the status show the export (tests wait on it).
+    document.body.dataset.exportedSr = result.sop_instance_uid;
+    document.body.dataset.exportedCount = String(result.measurement_count);
   } catch (e) {
     setStatus(`Export FAILED: ${(e as Error).message}`);
   } finally {
