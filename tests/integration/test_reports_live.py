@@ -248,3 +248,71 @@ def test_amendment_is_sent_as_corrected_result(live: tuple[LiveServer, httpx.Cli
         assert v1.startswith(b"%PDF-") and v2.startswith(b"%PDF-") and v1 != v2
     finally:
         pms.stop()
+
+
+def test_withdrawn_report_is_sent_as_wrong(live: tuple[LiveServer, httpx.Client]) -> None:
+    """A signed report entered in error: REST withdraw, ORU^R01 OBR-25 X / OBX-11 W at the MLLP
+    receiver, FHIR entered-in-error, the order back to images_received, the webhook of every event."""
+    srv, api = live
+    hook = WebhookReceiver(port=free_port())
+    hook.start()
+    pms = MllpPms()
+    port = pms.start()
+    try:
+        web = api.post("/partners", json={"name": "pms-web", "kind": "webhook", "url": hook.url})
+        assert web.status_code == 201, web.text
+        hook.secret = web.json()["secret"]
+        created = api.post(
+            "/partners",
+            json={
+                "name": "pms",
+                "kind": "hl7",
+                "host": "127.0.0.1",
+                "port": port,
+                "event_types": ["report.*"],
+            },
+        )
+        assert created.status_code == 201, created.text
+        world = imaged_order(srv, api)
+        report = api.post(
+            f"/studies/{world['study_uid']}/reports", json={"template_key": "thorax-dog"}
+        ).json()
+        assert api.post(f"/reports/{report['id']}/withdraw", json={"reason": "x"}).status_code == 409  # draft
+        assert api.post(f"/reports/{report['id']}/sign").status_code == 200
+        assert api.post(f"/reports/{report['id']}/withdraw", json={}).status_code == 422  # no reason
+        technician = token_for(srv, "technician")
+        refused = httpx.post(
+            f"{srv.http_url}/api/v1/reports/{report['id']}/withdraw", json={"reason": "x"}, headers=technician
+        )
+        assert refused.status_code == 403
+        withdrawn = api.post(f"/reports/{report['id']}/withdraw", json={"reason": "wrong animal"})
+        assert withdrawn.status_code == 200, withdrawn.text
+        body = withdrawn.json()
+        assert (body["status"], body["withdrawn_reason"], body["withdrawn_by"]) == (
+            "entered-in-error",
+            "wrong animal",
+            "admin",
+        )
+        assert api.get(f"/orders/{world['order']['id']}").json()["status"] == "images_received"
+        assert api.get(f"/reports/{report['id']}/pdf").content.startswith(b"%PDF-")  # the PDF stays
+
+        wait_for(lambda: len([m for m in pms.messages if "ORU^R01" in m]) == 2, what="two ORU^R01")
+        first, second = (hl7.parse(m) for m in pms.messages if "ORU^R01" in m)
+        assert str(first.segment("OBR")[25]) == "F" and str(second.segment("OBR")[25]) == "X"
+        assert str(second.segment("OBR")[3]) == world["order"]["accession_number"]
+        assert {str(s[11]) for s in second.segments("OBX")} == {"W"}
+        lines = [str(s[5]) for s in second.segments("OBX") if str(s[2]) == "TX"]
+        assert lines[-1] == "Withdrawn (entered in error): wrong animal"
+
+        fhir = httpx.get(
+            f"{srv.http_url}/fhir/DiagnosticReport/{report['id']}", headers=srv.auth_headers(), timeout=30
+        )
+        assert DiagnosticReport.model_validate(fhir.json()).status == "entered-in-error"
+
+        wait_for(lambda: any(e["type"] == "report.withdrawn" for e in hook.received), what="the webhook")
+        event = next(e for e in hook.received if e["type"] == "report.withdrawn")
+        assert event["data"]["reason"] == "wrong animal" and event["data"]["report_id"] == report["id"]
+        assert hook.bad_signatures == 0
+    finally:
+        hook.stop()
+        pms.stop()

@@ -380,3 +380,98 @@ def test_cancel_a_draft_then_start_again(archive: Archive, study: dict[str, Any]
     with pytest.raises(Conflict):
         reports.cancel_report(archive, second.id, actor=RADIOLOGIST)
     assert reports.list_reports(archive, study_uid=study["uid"]).total == 2
+
+
+def test_withdraw_a_signed_report_entered_in_error(
+    archive: Archive, study: dict[str, Any], tmp_path: Path
+) -> None:
+    from fhir.resources.R4B.diagnosticreport import DiagnosticReport
+
+    from vetpacs.integration.fhir import reports as fhir_reports
+    from vetpacs.integration.fhir.common import search_params
+    from vetpacs.reports.schemas import ReportWithdraw
+
+    pms = MllpReceiver()
+    partner = partners.create_partner(
+        archive,
+        PartnerCreate(
+            name="pms", kind=PartnerKind.HL7, host="127.0.0.1", port=pms.start(), event_types=["report.*"]
+        ),
+        actor=SYSTEM,
+    )
+    draft = reports.create_report(
+        archive, study["uid"], ReportCreate(template_key="thorax-dog"), actor=RADIOLOGIST
+    )
+    with pytest.raises(Conflict):  # a draft is cancelled, not withdrawn
+        reports.withdraw_report(archive, draft.id, ReportWithdraw(reason="x"), actor=RADIOLOGIST)
+    signed = reports.sign_report(archive, draft.id, actor=RADIOLOGIST)
+    assert get_order(archive, study["order"].id).status.value == "reported"
+    with pytest.raises(Forbidden):
+        reports.withdraw_report(archive, draft.id, ReportWithdraw(reason="x"), actor=TECHNICIAN)
+    with pytest.raises(ValueError):  # the reason is mandatory (pydantic ValidationError)
+        ReportWithdraw(reason="  ")
+
+    withdrawn = reports.withdraw_report(
+        archive, draft.id, ReportWithdraw(reason="wrong patient"), actor=RADIOLOGIST
+    )
+    assert withdrawn.status.value == "entered-in-error" and withdrawn.version == 1
+    assert (withdrawn.withdrawn_reason, withdrawn.withdrawn_by) == ("wrong patient", "rad")
+    again = reports.get_report(archive, draft.id)  # read back: the reason comes from the audit row
+    assert (again.withdrawn_reason, again.withdrawn_by) == ("wrong patient", "rad")
+    assert again.withdrawn_at is not None and again.pdf_url == signed.pdf_url  # the PDF stays
+    assert reports.report_pdf(archive, draft.id).startswith(b"%PDF-")
+    assert reports.list_reports(archive, study_uid=study["uid"]).items[0].withdrawn_reason == "wrong patient"
+    assert "Withdrawn (entered in error): wrong patient" in reports.report_text(again)
+    # the order goes back to where it was before it was reported
+    assert get_order(archive, study["order"].id).status.value == "images_received"
+    (event,) = events_of(archive, "report.withdrawn")
+    assert (event["reason"], event["status"], event["order_status"]) == (
+        "wrong patient",
+        "entered-in-error",
+        "images_received",
+    )
+    back = [e for e in events_of(archive, "order.status_changed") if e["from"] == "reported"]
+    assert [e["to"] for e in back] == ["images_received"]
+    with archive.engine.connect() as conn:
+        audited = conn.execute(
+            select(reports.AUDIT.c.action).where(reports.AUDIT.c.object_id == str(draft.id))
+        ).scalars()
+        assert "report.withdrawn" in list(audited)
+    for refused in (
+        lambda: reports.withdraw_report(archive, draft.id, ReportWithdraw(reason="x"), actor=RADIOLOGIST),
+        lambda: reports.amend_report(archive, draft.id, ReportAmend(reason="x"), actor=RADIOLOGIST),
+    ):
+        with pytest.raises(Conflict):
+            refused()
+    assert reports.list_reports(archive, status=reports.ReportStatus.ENTERED_IN_ERROR).total == 1
+
+    resource = DiagnosticReport.model_validate(
+        fhir_reports.read_diagnostic_report(archive, draft.id, base_url="http://pacs.example")
+    )
+    assert resource.status == "entered-in-error"
+    params = search_params([("status", "entered-in-error")], fhir_reports.DIAGNOSTIC_REPORT_PARAMS)
+    found, total = fhir_reports.search_diagnostic_reports(archive, params, base_url="http://pacs.example")
+    assert total == 1 and found[0]["id"] == str(draft.id)
+
+    # HL7: the signed ORU^R01 (F), then the withdrawal (OBR-25 X, OBX-11 W, the reason as the last line)
+    dispatcher = Dispatcher(archive, settings(tmp_path))
+    try:
+        drain(
+            dispatcher,
+            lambda: partners.list_deliveries(archive, partner_id=partner.id, status="delivered").total == 2,
+        )
+    finally:
+        dispatcher.stop()
+        pms.stop()
+    first, second = (hl7.parse(m) for m in pms.messages)
+    assert str(first.segment("OBR")[25]) == "F" and str(second.segment("OBR")[25]) == "X"
+    obx = second.segments("OBX")
+    assert {str(s[11]) for s in obx} == {"W"}
+    tx = [str(s[5]) for s in obx if str(s[2]) == "TX"]
+    assert tx[0] == "Thoracic radiographs" and tx[-1] == "Withdrawn (entered in error): wrong patient"
+
+    # the study may be read again
+    fresh = reports.create_report(
+        archive, study["uid"], ReportCreate(template_key="general"), actor=RADIOLOGIST
+    )
+    assert fresh.status.value == "draft"

@@ -47,6 +47,13 @@ LATE_NOOP: dict[OrderStatus, frozenset[OrderStatus]] = {
 """A late MPPS message (IN PROGRESS or COMPLETED arriving after the images, the report or the bill):
 a no-op, not an error, when the order is already at one of these statuses."""
 
+REPORT_WITHDRAWN: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.REPORTED: frozenset({S.COMPLETED, S.IMAGES_RECEIVED}),
+}
+"""The only way back: a reported order whose report is withdrawn (entered in error) returns to the
+status it had before it was reported. Not in :data:`ALLOWED`: no other caller may move an order back;
+a billed order stays billed."""
+
 OPEN_STEP = frozenset({StepStatus.SCHEDULED.value, StepStatus.ARRIVED.value})
 ACTIVE_STEP = frozenset({StepStatus.SCHEDULED.value, StepStatus.ARRIVED.value, StepStatus.IN_PROGRESS.value})
 TERMINAL = frozenset({S.CANCELLED, S.NO_SHOW, S.DISCONTINUED, S.BILLED})
@@ -70,7 +77,13 @@ def _order_row(conn: Connection, order_id: int, *, lock: bool = True) -> Row[Any
 
 
 def advance_order(
-    conn: Connection, order_id: int, to_status: OrderStatus, *, actor: Actor, reason: str = ""
+    conn: Connection,
+    order_id: int,
+    to_status: OrderStatus,
+    *,
+    actor: Actor,
+    reason: str = "",
+    report_withdrawn: bool = False,
 ) -> None:
     """Move an order to ``to_status`` inside the caller's transaction, or raise Conflict.
 
@@ -80,6 +93,7 @@ def advance_order(
     went further (see :data:`LATE_NOOP`), writes nothing. Cancelled and no-show also cancel the
     order's open steps (SCHEDULED, ARRIVED) so the worklist stops offering them; arrived marks its
     SCHEDULED steps ARRIVED. Raises NotFound for an unknown order, Conflict for a refused transition.
+    ``report_withdrawn`` also allows :data:`REPORT_WITHDRAWN` (only :func:`unreport_order` passes it).
     """
     try:
         target = OrderStatus(to_status)
@@ -89,7 +103,8 @@ def advance_order(
     current = OrderStatus(row.status)
     if current == target or current in LATE_NOOP.get(target, frozenset()):
         return
-    if target not in ALLOWED[current]:
+    back = REPORT_WITHDRAWN.get(current, frozenset()) if report_withdrawn else frozenset()
+    if target not in ALLOWED[current] and target not in back:
         raise Conflict(f"order {row.accession_number} cannot go from {current.value} to {target.value}")
     now = utcnow()
     conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(status=target.value, updated_at=now))
@@ -149,6 +164,29 @@ def advance_order(
             payload=payload,
             actor=actor.username,
         )
+
+
+def unreport_order(conn: Connection, order_id: int, *, actor: Actor, reason: str = "") -> str | None:
+    """Move a ``reported`` order back to the status it had before it was reported (its report was
+    withdrawn, entered in error), inside the caller's transaction; the new status, or None when the
+    order is not ``reported`` (billed, say) or was reported from a status it may not return to.
+
+    The earlier status is the ``from_status`` of its last transition to ``reported``; the move is
+    recorded like any transition (``order_transitions``, audit and ``order.status_changed``).
+    """
+    row = _order_row(conn, order_id)
+    if row.status != S.REPORTED.value:
+        return None
+    before = conn.execute(
+        select(TRANSITIONS.c.from_status)
+        .where(TRANSITIONS.c.order_id == order_id, TRANSITIONS.c.to_status == S.REPORTED.value)
+        .order_by(TRANSITIONS.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if before not in {s.value for s in REPORT_WITHDRAWN[S.REPORTED]}:
+        return None
+    advance_order(conn, order_id, OrderStatus(before), actor=actor, reason=reason, report_withdrawn=True)
+    return str(before)
 
 
 def record_transition(

@@ -3,7 +3,9 @@
 A report starts as a draft from a template, is signed (status ``final``; its PDF is stored in the
 study as a DICOM Encapsulated PDF instance, PS3.3 A.45.1) and may later be amended: the amendment
 is a new version with a reason, signed again; each signed version keeps its own row in
-``report_versions`` so what was sent to the practice stays readable.
+``report_versions`` so what was sent to the practice stays readable. A signed report entered in
+error is withdrawn: its status becomes ``entered-in-error``, its rows stay (the reason is in the
+audit log and the ``report.withdrawn`` event).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ UID = String(64)
 
 
 class ReportStatus(StrEnum):
-    """A report's status (FHIR DiagnosticReport.status: preliminary, final, amended, cancelled)."""
+    """A report's status (FHIR DiagnosticReport.status: preliminary, final, amended, cancelled,
+    entered-in-error)."""
 
     DRAFT = "draft"
     FINAL = "final"
     AMENDED = "amended"
     CANCELLED = "cancelled"
+    ENTERED_IN_ERROR = "entered-in-error"  # a signed report withdrawn (16 characters: the column's size)
 
 
 class Report(Base):

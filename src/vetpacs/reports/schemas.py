@@ -1,10 +1,11 @@
-"""Report shapes: ReportCreate, ReportUpdate, ReportAmend, ReportRead, ReportPage, TemplateRead."""
+"""Report shapes: ReportCreate, ReportUpdate, ReportAmend, ReportWithdraw, ReportRead, ReportPage,
+TemplateRead."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from vetpacs.reports.models import ReportStatus
 
@@ -51,6 +52,19 @@ class ReportAmend(ReportUpdate):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class ReportWithdraw(BaseModel):
+    """Why a signed report is withdrawn (entered in error): mandatory, kept in the audit log and event."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a reason is required")
+        return value.strip()
+
+
 class ReportRead(BaseModel):
     """A report as it is now (the current version)."""
 
@@ -73,6 +87,9 @@ class ReportRead(BaseModel):
     amendment_reason: str
     pdf_sop_instance_uid: str = Field(description="The stored Encapsulated PDF instance; empty for drafts.")
     pdf_url: str = Field(description="Where the signed PDF is served (empty for drafts).")
+    withdrawn_reason: str = Field(default="", description="Why it was withdrawn (entered-in-error only).")
+    withdrawn_by: str = Field(default="", description="Who withdrew it (entered-in-error only).")
+    withdrawn_at: datetime | None = Field(default=None, description="When it was withdrawn (UTC).")
     created_at: datetime
     updated_at: datetime
 

@@ -1,15 +1,18 @@
-"""Reports: drafts from templates, editing, signing (PDF + DICOM Encapsulated PDF), amendments.
+"""Reports: drafts from templates, editing, signing (PDF + DICOM Encapsulated PDF), amendments,
+withdrawal (entered in error).
 
 Each write is one service function with a keyword-only ``actor``; the report change, its audit row
-and its outbox event (``report.created``, ``report.updated``, ``report.signed``, ``report.amended``)
-commit in one transaction. Signing renders the PDF (:mod:`vetpacs.reports.pdf`) and stores it in
-the study as a DICOM Encapsulated PDF instance (PS3.3 A.45.1, SOP class 1.2.840.10008.5.1.4.1.1.104.1)
-through the one ingest path (:func:`vetpacs.archive.ingest.store_instance`, its own transaction,
-before the report's); the signing transaction then moves the linked order to ``reported``.
+and its outbox event (``report.created``, ``report.updated``, ``report.signed``, ``report.amended``,
+``report.withdrawn``) commit in one transaction. Signing renders the PDF (:mod:`vetpacs.reports.pdf`)
+and stores it in the study as a DICOM Encapsulated PDF instance (PS3.3 A.45.1, SOP class
+1.2.840.10008.5.1.4.1.1.104.1) through the one ingest path (:func:`vetpacs.archive.ingest.store_instance`,
+its own transaction, before the report's); the signing transaction then moves the linked order to
+``reported``, and a withdrawal moves it back.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,10 +28,10 @@ from vetpacs.archive.ingest import store_instance
 from vetpacs.archive.models import Study
 from vetpacs.archive.retrieve import instance_by_uid, read_bytes
 from vetpacs.auth.audit import record_in, utcnow
-from vetpacs.auth.models import User
+from vetpacs.auth.models import AuditEvent, User
 from vetpacs.auth.roles import Actor, Permission
 from vetpacs.errors import Conflict, Invalid, NotFound
-from vetpacs.orders.lifecycle import advance_order, can_advance
+from vetpacs.orders.lifecycle import advance_order, can_advance, unreport_order
 from vetpacs.orders.models import Order, OrderStatus, OrderStudy
 from vetpacs.patients import service as patients
 from vetpacs.patients.models import Animal
@@ -42,6 +45,7 @@ from vetpacs.reports.schemas import (
     ReportPage,
     ReportRead,
     ReportUpdate,
+    ReportWithdraw,
     TemplateRead,
 )
 from vetpacs.reports.templates import BY_KEY, Template, find_templates
@@ -53,6 +57,8 @@ ORDERS: Table = cast(Table, Order.__table__)
 LINKS: Table = cast(Table, OrderStudy.__table__)
 USERS: Table = cast(Table, User.__table__)
 ANIMALS: Table = cast(Table, Animal.__table__)
+AUDIT: Table = cast(Table, AuditEvent.__table__)
+WITHDRAWN = "report.withdrawn"
 
 PDF_PATH = "/api/v1/reports/{id}/pdf"
 SEX_NAMES = {"M": "male", "F": "female", "O": "other / unknown"}
@@ -119,8 +125,36 @@ def _with_merged(conn: Connection, animal_id: int) -> list[int]:
     return sorted(found)
 
 
-def _read(row: Row[Any]) -> ReportRead:
-    signed = row.status in SIGNED and bool(row.pdf_sop_instance_uid)
+@dataclass(frozen=True)
+class Withdrawal:
+    """Who withdrew a report, when and why (from its ``report.withdrawn`` audit row)."""
+
+    reason: str
+    by: str
+    at: datetime | None
+
+
+def _withdrawals(conn: Connection, rows: Sequence[Row[Any]]) -> dict[int, Withdrawal]:
+    """The withdrawal of each withdrawn report among ``rows`` (one indexed audit query, or none)."""
+    ids = [str(r.id) for r in rows if r.status == ReportStatus.ENTERED_IN_ERROR.value]
+    if not ids:
+        return {}
+    found: dict[int, Withdrawal] = {}
+    for a in conn.execute(
+        select(AUDIT.c.object_id, AUDIT.c.actor, AUDIT.c.at, AUDIT.c.detail)
+        .where(AUDIT.c.object_type == "report", AUDIT.c.object_id.in_(ids), AUDIT.c.action == WITHDRAWN)
+        .order_by(AUDIT.c.id)
+    ):
+        try:
+            detail = json.loads(a.detail or "{}")
+        except ValueError:
+            detail = {}
+        found[int(a.object_id)] = Withdrawal(str(detail.get("reason") or ""), a.actor, a.at)
+    return found
+
+
+def _read(row: Row[Any], withdrawal: Withdrawal | None = None) -> ReportRead:
+    signed = row.status in SIGNED | {ReportStatus.ENTERED_IN_ERROR.value} and bool(row.pdf_sop_instance_uid)
     return ReportRead(
         id=row.id,
         study_instance_uid=row.study_instance_uid,
@@ -141,6 +175,9 @@ def _read(row: Row[Any]) -> ReportRead:
         amendment_reason=row.amendment_reason,
         pdf_sop_instance_uid=row.pdf_sop_instance_uid,
         pdf_url=PDF_PATH.format(id=row.id) if signed else "",
+        withdrawn_reason=withdrawal.reason if withdrawal else "",
+        withdrawn_by=withdrawal.by if withdrawal else "",
+        withdrawn_at=withdrawal.at if withdrawal else None,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -159,7 +196,11 @@ def _row(conn: Connection, report_id: int, *, lock: bool = False) -> Row[Any]:
 def get_report(archive: Archive, report_id: int) -> ReportRead:
     """One report (its current version)."""
     with archive.engine.connect() as conn:
-        return _read(_row(conn, report_id))
+        return _read_one(conn, _row(conn, report_id))
+
+
+def _read_one(conn: Connection, row: Row[Any]) -> ReportRead:
+    return _read(row, _withdrawals(conn, [row]).get(int(row.id)))
 
 
 def get_signed_version(archive: Archive, report_id: int, version: int) -> ReportRead:
@@ -225,7 +266,10 @@ def list_reports(
         rows = conn.execute(
             _select().where(*filters).order_by(REPORTS.c.id.desc()).limit(limit).offset(offset)
         ).all()
-    return ReportPage(items=[_read(r) for r in rows], total=total, limit=limit, offset=offset)
+        withdrawn = _withdrawals(conn, rows)
+    return ReportPage(
+        items=[_read(r, withdrawn.get(int(r.id))) for r in rows], total=total, limit=limit, offset=offset
+    )
 
 
 # --------------------------------------------------------------------------- the study of a report
@@ -337,7 +381,7 @@ def create_report(archive: Archive, study_uid: str, body: ReportCreate, *, actor
 
     The draft takes the template's title and section text unless the body gives its own; it is
     attached to the study's order (if linked) and animal (if registered). A study has at most one
-    report that is not cancelled: a second one is a Conflict (amend the signed one instead).
+    report that is not cancelled or withdrawn: a second one is a Conflict (amend the signed one instead).
     Audit and event ``report.created``.
     """
     actor.require(Permission.REPORTS_WRITE)
@@ -350,7 +394,7 @@ def create_report(archive: Archive, study_uid: str, body: ReportCreate, *, actor
         existing = conn.execute(
             select(REPORTS.c.id).where(
                 REPORTS.c.study_instance_uid == study_uid,
-                REPORTS.c.status != ReportStatus.CANCELLED.value,
+                REPORTS.c.status.not_in([ReportStatus.CANCELLED.value, ReportStatus.ENTERED_IN_ERROR.value]),
             )
         ).scalar()
         if existing is not None:
@@ -681,6 +725,44 @@ def amend_report(
         return _read(done)
 
 
+def withdraw_report(archive: Archive, report_id: int, body: ReportWithdraw, *, actor: Actor) -> ReportRead:
+    """Withdraw a signed report entered in error (``reports:sign``); the reason is mandatory.
+
+    One transaction: the status becomes ``entered-in-error`` (FHIR DiagnosticReport.status; the row,
+    its signed versions and their Encapsulated PDF instances in the study all stay), a ``reported``
+    order goes back to the status it had before it was reported (``orders.lifecycle.unreport_order``;
+    a billed order stays billed), the audit row and the event ``report.withdrawn`` with the reason
+    and the order's new status (HL7 partners get an ORU^R01 with OBR-25 ``X``). A draft, a cancelled
+    or an already withdrawn report is a Conflict.
+    """
+    actor.require(Permission.REPORTS_SIGN)
+    with archive.write_transaction() as conn:
+        row = _row(conn, report_id, lock=True)
+        if row.status not in SIGNED:
+            raise Conflict(f"report {report_id} is {row.status}: only a signed report can be withdrawn")
+        now = utcnow()
+        conn.execute(
+            update(REPORTS)
+            .where(REPORTS.c.id == report_id)
+            .values(status=ReportStatus.ENTERED_IN_ERROR.value, updated_at=now)
+        )
+        order_status = None
+        if row.order_id is not None:
+            order_status = unreport_order(
+                conn, row.order_id, actor=actor, reason=f"report {report_id} withdrawn: {body.reason}"[:1000]
+            )
+        row = _row(conn, report_id)
+        payload = {
+            **_payload(row),
+            "reason": body.reason,
+            "withdrawn_by": actor.username,
+            "withdrawn_at": now.isoformat() + "Z",
+            "order_status": order_status,
+        }
+        _write(conn, actor, WITHDRAWN, report_id, payload)
+        return _read(row, Withdrawal(body.reason, actor.username, now))
+
+
 # --------------------------------------------------------------------------- the PDF and the text
 def report_pdf(archive: Archive, report_id: int, *, version: int | None = None) -> bytes:
     """The signed PDF of a report (the current version, or ``version``), read back from the study."""
@@ -718,4 +800,6 @@ def report_text(report: ReportRead) -> str:
             lines += ["", f"{heading}:", *body.replace("\r\n", "\n").split("\n")]
     if report.amendment_reason:
         lines += ["", f"Amended (version {report.version}): {report.amendment_reason}"]
+    if report.status == ReportStatus.ENTERED_IN_ERROR:
+        lines += ["", f"Withdrawn (entered in error): {report.withdrawn_reason}"]
     return "\n".join(lines)

@@ -1,12 +1,13 @@
 """Reports as FHIR R4 DiagnosticReport (FHIR R4 DiagnosticReport 10.3): read and search.
 
 Mapping: status draft -> ``preliminary``, final -> ``final``, amended -> ``amended``, cancelled ->
-``cancelled``; category RAD (v2-0074); code LOINC 18748-4 "Diagnostic imaging study" with the title
-as text; subject the animal (``Patient/{id}``, or a logical reference by the DICOM Patient ID);
-basedOn the order (``ServiceRequest/{id}``); imagingStudy ``ImagingStudy/{Study Instance UID}``;
-effectiveDateTime the study's date and time; issued and resultsInterpreter the signing;
-conclusion; presentedForm the signed PDF by URL (``/api/v1/reports/{id}/pdf``, same authentication)
-and the report text inline (``text/plain``, Base64).
+``cancelled``, entered-in-error (a withdrawn signed report) -> ``entered-in-error``; category RAD
+(v2-0074); code LOINC 18748-4 "Diagnostic imaging study" with the title as text; subject the animal
+(``Patient/{id}``, or a logical reference by the DICOM Patient ID); basedOn the order
+(``ServiceRequest/{id}``); imagingStudy ``ImagingStudy/{Study Instance UID}``; effectiveDateTime
+the study's date and time; issued and resultsInterpreter the signing; conclusion; presentedForm the
+signed PDF by URL (``/api/v1/reports/{id}/pdf``, same authentication) and the report text inline
+(``text/plain``, Base64).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ FHIR_STATUS: dict[ReportStatus, str] = {
     ReportStatus.FINAL: "final",
     ReportStatus.AMENDED: "amended",
     ReportStatus.CANCELLED: "cancelled",
+    ReportStatus.ENTERED_IN_ERROR: "entered-in-error",
 }
 OUR_STATUS = {v: k for k, v in FHIR_STATUS.items()}
 DIAGNOSTIC_STATUSES = frozenset(

@@ -2,8 +2,9 @@
 over MLLP to ``hl7`` partners and waits for the ACK (HL7 v2.3.1 ch. 2 original acknowledgment mode).
 
 Mapped today: ``order.status_changed`` -> ORM^O01 with ORC-1 ``SC`` (status changed) and ORC-5 the
-order status (HL7 table 0038); ``report.signed`` and ``report.amended`` -> ORU^R01 (the report text
-as TX OBX lines and the PDF as an encapsulated ED OBX; OBR-25/OBX-11 ``F`` final, ``C`` corrected).
+order status (HL7 table 0038); ``report.signed``, ``report.amended`` and ``report.withdrawn`` ->
+ORU^R01 (the report text as TX OBX lines and the PDF as an encapsulated ED OBX; OBR-25/OBX-11 ``F``
+final, ``C`` corrected; a withdrawn report OBR-25 ``X``, OBX-11 ``W``).
 ``charge.posted`` and ``charge.voided`` -> DFT^P03 (one FT1 per charge; FT1-6 ``CG`` charge, ``CR``
 credit).
 
@@ -116,7 +117,8 @@ class ReportInfo:
     placer_order_number: str = ""
     procedure_code: str = ""
     procedure_name: str = ""
-    result_status: str = "F"  # OBR-25 / OBX-11: F final, C corrected, P preliminary
+    result_status: str = "F"  # OBR-25 (table 0123): F final, C corrected, P preliminary, X cannot be obtained
+    observation_status: str = ""  # OBX-11 (table 0085) when it differs from OBR-25: W wrong (withdrawn)
     signed_by: str = ""  # OBR-32 principal result interpreter
     signed_at: datetime | None = None  # OBR-22
     pdf: bytes | None = None  # sent as an ED OBX (Base64)
@@ -259,7 +261,11 @@ def build_orm_status(header: MessageHeader, patient: PatientInfo, order: OrderIn
 
 
 def build_oru_r01(header: MessageHeader, patient: PatientInfo, report: ReportInfo) -> str:
-    """ORU^R01 with a signed report: one TX OBX per text line, the PDF as an ED OBX (Base64)."""
+    """ORU^R01 with a signed report: one TX OBX per text line, the PDF as an ED OBX (Base64).
+
+    OBR-25 is the result status (HL7 v2 table 0123), OBX-11 the observation result status (table
+    0085): the same code, except for a withdrawn report (OBR-25 ``X``, OBX-11 ``W``).
+    """
     procedure = _ce(report.procedure_code, report.procedure_name, "L" if report.procedure_code else "")
     obr = [""] * 33
     obr[0] = "OBR"
@@ -272,21 +278,18 @@ def build_oru_r01(header: MessageHeader, patient: PatientInfo, report: ReportInf
     obr[25] = report.result_status
     obr[32] = escape(report.signed_by)
     segments = [_msh(header, "ORU^R01"), _pid(patient), _segment(*obr)]
+    obx11 = report.observation_status or report.result_status
     n = 0
     for line in report.text.splitlines() or [""]:
         n += 1
         segments.append(
-            _segment(
-                "OBX", str(n), "TX", "REPORT^Report text^L", "", escape(line), *[""] * 5, report.result_status
-            )
+            _segment("OBX", str(n), "TX", "REPORT^Report text^L", "", escape(line), *[""] * 5, obx11)
         )
     if report.pdf is not None:
         n += 1
         data = base64.b64encode(report.pdf).decode("ascii")
         value = f"{escape(SENDING_APPLICATION)}^application^pdf^Base64^{data}"
-        segments.append(
-            _segment("OBX", str(n), "ED", "PDF^Report PDF^L", "", value, *[""] * 5, report.result_status)
-        )
+        segments.append(_segment("OBX", str(n), "ED", "PDF^Report PDF^L", "", value, *[""] * 5, obx11))
     if report.study_instance_uid:
         segments.append(f"ZDS|{escape(report.study_instance_uid)}^^Application^DICOM")
     return _join(segments)
@@ -420,12 +423,15 @@ def _order_status_message(
 def _report_message(
     archive: Archive, job: DeliveryJob, header: MessageHeader
 ) -> tuple[str, PatientInfo, str]:
-    """ORU^R01 of a signed (``report.signed``, OBR-25 F) or amended (``report.amended``, C) report.
+    """ORU^R01 of a signed (``report.signed``, OBR-25 F) or amended (``report.amended``, C) report,
+    or of a withdrawn one (``report.withdrawn``: OBR-25 X, OBX-11 W "post original as wrong").
 
     The version the event names, as it was signed: the text as TX OBX lines and its PDF, read back
-    from the study's Encapsulated PDF instance, as an ED OBX.
+    from the study's Encapsulated PDF instance, as an ED OBX. A withdrawal repeats the withdrawn
+    version with a last TX line giving the reason.
     """
     data = job.event.payload
+    withdrawn = job.event.type == "report.withdrawn"
     report = reports.get_signed_version(archive, int(data["report_id"]), int(data.get("version") or 1))
     summary = reports.study_summary(archive, report.study_instance_uid)
     if report.animal_id is not None:
@@ -445,11 +451,13 @@ def _report_message(
     step = order.steps[0] if order is not None and order.steps else None
     info = ReportInfo(
         accession_number=report.accession_number or summary.accession_number,
-        text=reports.report_text(report),
+        text=reports.report_text(report)
+        + (f"\n\nWithdrawn (entered in error): {data.get('reason') or ''}" if withdrawn else ""),
         placer_order_number=order.placer_order_number if order is not None else "",
         procedure_code=step.procedure_code if step else "",
         procedure_name=step.procedure_name if step else "",
-        result_status="C" if report.status.value == "amended" else "F",
+        result_status="X" if withdrawn else "C" if report.status.value == "amended" else "F",
+        observation_status="W" if withdrawn else "",
         signed_by=report.signed_by_name or report.signed_by,
         signed_at=report.signed_at,
         pdf=reports.report_pdf(archive, report.id, version=report.version),
@@ -505,6 +513,7 @@ EVENT_MESSAGES: dict[str, MessageBuilder] = {
     "order.status_changed": _order_status_message,
     "report.signed": _report_message,
     "report.amended": _report_message,
+    "report.withdrawn": _report_message,
     "charge.posted": _charge_message,
     "charge.voided": _charge_message,
 }

@@ -1,7 +1,7 @@
 """``/api/v1/report-templates``, ``/api/v1/studies/{uid}/reports``, ``/api/v1/reports``: the reports API.
 
-Reading needs ``reports:read``; creating and editing drafts ``reports:write``; signing and amending
-``reports:sign`` (veterinarians, radiologists, external readers, admins). Each route calls one
+Reading needs ``reports:read``; creating and editing drafts ``reports:write``; signing, amending and
+withdrawing ``reports:sign`` (veterinarians, radiologists, external readers, admins). Each route calls one
 service of ``vetpacs.reports`` (docs/reports.md); errors are problem+json (404 unknown study or
 report, 409 editing a signed report or a second report on a study, 400 bad input).
 """
@@ -23,6 +23,7 @@ from vetpacs.reports.schemas import (
     ReportPage,
     ReportRead,
     ReportUpdate,
+    ReportWithdraw,
     TemplateRead,
 )
 from vetpacs.web.deps import archive_of, audit, client_address, require, settings_of
@@ -140,6 +141,16 @@ def amend_report(report_id: int, body: ReportAmend, request: Request, actor: Sig
     return svc.amend_report(
         archive_of(request), report_id, body, actor=_with_address(actor, request), clinic=_clinic(request)
     )
+
+
+@router.post("/reports/{report_id}/withdraw", response_model=ReportRead)
+def withdraw_report(report_id: int, body: ReportWithdraw, request: Request, actor: Signer) -> ReportRead:
+    """Withdraw a signed report entered in error (status ``entered-in-error``; a reason is required).
+
+    The report and its signed PDFs stay; a reported order returns to its status before reporting;
+    409 for a draft, cancelled or already withdrawn report.
+    """
+    return svc.withdraw_report(archive_of(request), report_id, body, actor=_with_address(actor, request))
 
 
 @router.get(
