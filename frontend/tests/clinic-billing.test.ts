@@ -4,8 +4,16 @@ import {
   type ChargingResult,
   amountCents,
   amountText,
+  type FeeRead,
   canChargeNow,
   centsToDecimal,
+  chargeBody,
+  chargeFormErrors,
+  chargePreview,
+  chargeableFees,
+  emptyChargeForm,
+  feeLabel,
+  quantityError,
   chargingSummary,
   feeBody,
   feeCodeError,
@@ -183,5 +191,66 @@ describe('missed charges', () => {
     expect(partOf('missed')).toBe('missed');
     expect(partOf('fees')).toBe('fees');
     expect(partOf('invoices')).toBeUndefined();
+  });
+});
+
+describe('a manual charge from the chart', () => {
+  const fee = (fee_code: string, unit_price: string, active = true): FeeRead => ({
+    fee_code,
+    description: `${fee_code} fee`,
+    unit_price,
+    currency: 'EUR',
+    tax_rate: null,
+    active,
+    updated_by: 'admin',
+    updated_at: '2026-11-29T08:00:00',
+  });
+  const FEES = [fee('RAD-THX2', '95.00'), fee('CONSULT', '45.50'), fee('OLD', '10.00', false)];
+
+  it('offers the active fees by code', () => {
+    expect(chargeableFees(FEES).map((f) => f.fee_code)).toEqual(['CONSULT', 'RAD-THX2']);
+    expect(feeLabel(FEES[0])).toBe('RAD-THX2 — RAD-THX2 fee (EUR 95.00)');
+  });
+
+  it('checks the quantity: above 0, at most 2 decimals, a comma read as a point', () => {
+    expect(quantityError('1')).toBeUndefined();
+    expect(quantityError('0,5')).toBeUndefined();
+    expect(quantityError('1.25')).toBeUndefined();
+    expect(quantityError('')).toMatch(/Enter a quantity/);
+    expect(quantityError('0')).toMatch(/more than 0/);
+    expect(quantityError('-1')).toMatch(/more than 0/);
+    expect(quantityError('1.255')).toMatch(/2 decimals/);
+    expect(quantityError('two')).toMatch(/number/);
+    expect(quantityError('100000000')).toMatch(/too large/);
+  });
+
+  it('names each problem of the form by field before sending', () => {
+    expect(chargeFormErrors(emptyChargeForm(), FEES)).toEqual({ fee_code: 'Pick a fee from the fee list.' });
+    const errors = chargeFormErrors({ fee_code: 'OLD', quantity: '0', order_id: 'x', note: 'n'.repeat(2001) }, FEES);
+    expect(Object.keys(errors).sort()).toEqual(['fee_code', 'note', 'order_id', 'quantity']);
+    expect(errors.fee_code).toMatch(/inactive/);
+    expect(chargeFormErrors({ ...emptyChargeForm(), fee_code: 'NOPE' }, FEES).fee_code).toMatch(/not on the fee list/);
+    expect(chargeFormErrors({ fee_code: 'CONSULT', quantity: '2', order_id: '12', note: '' }, FEES)).toEqual({});
+  });
+
+  it('builds POST /charges: the order when one is picked, else the animal; quantity with two decimals', () => {
+    expect(chargeBody({ fee_code: ' CONSULT ', quantity: '2', order_id: '', note: '  ' }, 7)).toEqual({
+      fee_code: 'CONSULT',
+      quantity: '2.00',
+      animal_id: 7,
+    });
+    expect(chargeBody({ fee_code: 'RAD-THX2', quantity: '0,5', order_id: '12', note: ' second view ' }, 7)).toEqual({
+      fee_code: 'RAD-THX2',
+      quantity: '0.50',
+      order_id: 12,
+      note: 'second view',
+    });
+  });
+
+  it('previews the amount in whole cents, rounded half up like the server', () => {
+    expect(chargePreview(FEES[1], '3')).toBe('EUR 136.50');
+    expect(chargePreview(fee('X', '0.05'), '0.5')).toBe('EUR 0.03'); // 0.025 -> 0.03
+    expect(chargePreview(FEES[0], '0')).toBe('');
+    expect(chargePreview(undefined, '1')).toBe('');
   });
 });

@@ -10,9 +10,13 @@ import {
   fitsSpecies,
   formFrom,
   isDirty,
+  isWithdrawn,
   rights,
+  statusLabel,
   suggestTemplate,
   templatesFor,
+  withdrawBody,
+  withdrawError,
 } from '../src/clinic/report-model';
 
 const template = (key: string, species: string[], codes: string[], region: string): TemplateRead => ({
@@ -58,6 +62,9 @@ const report = (over: Partial<ReportRead> = {}): ReportRead => ({
   amendment_reason: '',
   pdf_sop_instance_uid: '',
   pdf_url: '',
+  withdrawn_reason: '',
+  withdrawn_by: '',
+  withdrawn_at: null,
   created_at: '2026-11-29T08:00:00',
   updated_at: '2026-11-29T08:00:00',
   ...over,
@@ -132,23 +139,46 @@ describe('what the reader may do', () => {
   const TECH = ['reports:read'];
 
   it('a vet writes and signs a draft, only amends a signed report', () => {
-    expect(rights(VET, undefined)).toEqual({ edit: true, sign: false, amend: false, readOnly: false });
-    expect(rights(VET, 'draft')).toEqual({ edit: true, sign: true, amend: false, readOnly: false });
-    expect(rights(VET, 'final')).toEqual({ edit: false, sign: false, amend: true, readOnly: true });
-    expect(rights(VET, 'amended')).toEqual({ edit: false, sign: false, amend: true, readOnly: true });
+    expect(rights(VET, undefined)).toEqual({ edit: true, sign: false, amend: false, withdraw: false, readOnly: false });
+    expect(rights(VET, 'draft')).toEqual({ edit: true, sign: true, amend: false, withdraw: false, readOnly: false });
+    expect(rights(VET, 'final')).toEqual({ edit: false, sign: false, amend: true, withdraw: true, readOnly: true });
+    expect(rights(VET, 'amended')).toEqual({ edit: false, sign: false, amend: true, withdraw: true, readOnly: true });
+  });
+
+  it('a withdrawn report is read-only for everyone, signers included', () => {
+    expect(rights(VET, 'entered-in-error')).toEqual({ edit: false, sign: false, amend: false, withdraw: false, readOnly: true });
+    expect(rights(TECH, 'entered-in-error').withdraw).toBe(false);
+    expect(isWithdrawn('entered-in-error') && !isWithdrawn('final')).toBe(true);
+    expect(statusLabel('entered-in-error')).toBe('withdrawn (entered in error)');
+    expect(statusLabel('final')).toBe('final');
+  });
+
+  it('a withdrawal needs a reason, sent trimmed', () => {
+    expect(withdrawError('')).toBeTruthy();
+    expect(withdrawError('   ')).toBeTruthy();
+    expect(withdrawError('wrong patient')).toBeUndefined();
+    expect(withdrawBody('  wrong patient \n')).toEqual({ reason: 'wrong patient' });
   });
 
   it('reports:read alone reads, a writer without reports:sign cannot sign or amend', () => {
     for (const status of [undefined, 'draft', 'final'] as const) {
-      expect(rights(TECH, status)).toEqual({ edit: false, sign: false, amend: false, readOnly: true });
+      expect(rights(TECH, status)).toEqual({ edit: false, sign: false, amend: false, withdraw: false, readOnly: true });
     }
     const writer = ['reports:read', 'reports:write'];
-    expect(rights(writer, 'draft')).toEqual({ edit: true, sign: false, amend: false, readOnly: false });
+    expect(rights(writer, 'draft')).toEqual({ edit: true, sign: false, amend: false, withdraw: false, readOnly: false });
     expect(rights(writer, 'final').amend).toBe(false);
+    expect(rights(writer, 'final').withdraw).toBe(false);
   });
 
   it("opens the study's report that is not cancelled", () => {
     expect(currentReport([report({ id: 1, status: 'cancelled' }), report({ id: 2, status: 'final' })])?.id).toBe(2);
     expect(currentReport([report({ status: 'cancelled' })])).toBeUndefined();
+  });
+
+  it('opens a new report before a withdrawn one, and the withdrawn one when it is all there is', () => {
+    const withdrawn = report({ id: 1, status: 'entered-in-error', withdrawn_reason: 'wrong patient' });
+    expect(currentReport([report({ id: 3, status: 'draft' }), withdrawn])?.id).toBe(3);
+    expect(currentReport([withdrawn, report({ id: 3, status: 'draft' })])?.id).toBe(3);
+    expect(currentReport([report({ id: 2, status: 'cancelled' }), withdrawn])?.id).toBe(1);
   });
 });

@@ -7,8 +7,11 @@ fee code missing from the fee list. The front desk edits a price (the browser's 
 validation beside the fields), sees both orders in the missed-charge report with their reasons,
 fixes the fee list (activates RAD-THX2, adds RAD-PAW from the report's link), charges both with
 "Charge now" and checks the charges over REST at the new prices; then voids one from the chart
-with a reason and finds it voided over REST and back in the report. A front-desk user sees the
-Billing screen, a radiologist (no billing:read) neither the navigation entry nor the screen.
+with a reason and finds it voided over REST and back in the report. A manual charge is added from
+the chart ("Add charge": a fee, a quantity, one of the animal's orders, a note; the form's own
+checks, then a refusal from the server shown in the dialog) and appears on the chart without a
+reload. A front-desk user sees the Billing screen, a radiologist (no billing:read) neither the
+navigation entry nor the screen.
 
 The server runs with ``billing_auto_charge = false``: with the worker charging, fixing the fee list
 would race with it (the automatic path is covered by ``tests/integration/test_billing_live.py`` and
@@ -312,3 +315,76 @@ def test_billing_by_role(server: LiveServer, browser_page: Any) -> None:
     assert "billing:read permission" in alert.inner_text()
     assert page.locator("tr[data-fee]").count() == 0
     shot(page, "clinic-billing-no-permission")
+
+
+def test_add_a_manual_charge_from_the_chart(server: LiveServer, api: httpx.Client, browser_page: Any) -> None:
+    page = browser_page
+    owner = ok(api.post("/owners", json={"family_name": "Moreau", "given_name": "Léa"}))
+    animal = ok(
+        api.post(
+            "/animals", json={"name": "Biscuit", "species_code": DOG, "owners": [{"owner_id": owner["id"]}]}
+        )
+    )
+    order = ok(api.post("/orders", json={"animal_id": animal["id"], "procedure_codes": ["DX-THX2"]}))
+    fees = {f["fee_code"]: f for f in ok(api.get("/fees")) if f["active"]}
+    assert {"RAD-THX2", "CT-HEAD"} <= set(fees)
+    page.goto(f"{server.http_url}/viewer/login")
+    sign_in(page, server)
+    page.wait_for_url(re.compile(r".*/app/$"))
+    page.goto(f"{server.http_url}/app/animals/{animal['id']}")
+    page.locator(".charge-total", has_text="nothing yet").wait_for()
+
+    # --- the dialog: the fee list's active fees, the animal's order; the form checks before sending
+    page.get_by_role("button", name="Add charge").click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    page.wait_for_selector("#add-charge-fee_code option[value='RAD-THX2']", state="attached")
+    offered = page.eval_on_selector_all("#add-charge-fee_code option", "els => els.map(e => e.value)")
+    assert set(offered) == {"", *fees}
+    orders = page.eval_on_selector_all("#add-charge-order_id option", "els => els.map(e => e.value)")
+    assert orders == ["", str(order["id"])]
+    page.fill("#add-charge-quantity", "0")
+    dialog.get_by_role("button", name="Add charge").click()
+    page.locator("#add-charge-fee_code-error", has_text="Pick a fee").wait_for()
+    page.locator("#add-charge-quantity-error", has_text="more than 0").wait_for()
+    assert ok(api.get("/charges", params={"animal": animal["id"]}))["total"] == 0
+
+    # --- a refusal from the server: the fee was made inactive after the list was loaded
+    page.select_option("#add-charge-fee_code", "CT-HEAD")
+    page.fill("#add-charge-quantity", "1")
+    ct = fees["CT-HEAD"]
+    ok(
+        api.put(
+            "/fees/CT-HEAD",
+            json={"description": ct["description"], "unit_price": ct["unit_price"], "active": False},
+        )
+    )
+    dialog.get_by_role("button", name="Add charge").click()
+    dialog.get_by_role("alert").wait_for()
+    assert "CT-HEAD" in dialog.get_by_role("alert").inner_text()
+    assert ok(api.get("/charges", params={"animal": animal["id"]}))["total"] == 0
+    shot(page, "clinic-billing-add-refused")
+
+    # --- a valid charge on the order: posted, the dialog closes, the chart shows it without a reload
+    page.select_option("#add-charge-fee_code", "RAD-THX2")
+    page.fill("#add-charge-quantity", "2")
+    page.locator("#add-charge-quantity-hint", has_text="EUR 190.00").wait_for()
+    page.select_option("#add-charge-order_id", str(order["id"]))
+    page.fill("#add-charge-note", "Second series after repositioning")
+    page.evaluate("window.__notReloaded = true")
+    dialog.get_by_role("button", name="Add charge").click()
+    page.locator(".charge-total", has_text="EUR 190.00").wait_for()
+    assert not dialog.is_visible()
+    assert page.evaluate("window.__notReloaded") is True
+    (charge,) = ok(api.get("/charges", params={"animal": animal["id"]}))["items"]
+    assert (charge["fee_code"], charge["quantity"], charge["amount"], charge["source"]) == (
+        "RAD-THX2",
+        "2.00",
+        "190.00",
+        "manual",
+    )
+    assert charge["order_id"] == order["id"] and charge["note"] == "Second series after repositioning"
+    card = page.locator(f'[data-charge="{charge["id"]}"]')
+    card.wait_for()
+    assert "RAD-THX2" in card.inner_text() and order["accession_number"] in card.inner_text()
+    shot(page, "clinic-billing-add")

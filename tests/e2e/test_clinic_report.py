@@ -6,8 +6,9 @@ conclusion and saves a draft (checked over REST); signing with findings and conc
 refused by the server and the refusal is shown beside the form; filled in, the report is signed and
 shown read-only with its signer, version and PDF (fetched: a PDF); an amendment needs a reason and
 makes version 2; the chart shows the report and the study's button becomes "Report". A technician
-(reports:read, not reports:write) sees the report and a draft without any button to edit, sign or
-amend them.
+(reports:read, not reports:write) sees the report and a draft without any button to edit, sign,
+amend or withdraw them. A signed report is withdrawn (entered in error): the reason is required,
+then the screen and the chart show it withdrawn with its reason.
 
 Needs the built front end (``frontend/dist``) and ``/usr/bin/chromium``. Screenshots:
 ``tests/e2e/screenshots/report-*.png``.
@@ -205,7 +206,7 @@ def test_write_sign_and_amend_a_report(clinic_server: LiveServer, browser_page: 
     page.locator(f"[data-study='{study_uid}']").get_by_role("link", name="Report", exact=True).click()
     page.locator("[data-testid=report-view]").wait_for()
     assert "no mass seen" in page.inner_text("[data-testid=report-view]")
-    for name in ("Amend", "Save draft", "Sign"):
+    for name in ("Amend", "Save draft", "Sign", "Withdraw (entered in error)"):
         assert page.get_by_role("button", name=name, exact=True).count() == 0
     shot(page, "report-5-technician")
 
@@ -217,3 +218,55 @@ def test_write_sign_and_amend_a_report(clinic_server: LiveServer, browser_page: 
     for name in ("Amend", "Save draft", "Sign"):
         assert page.get_by_role("button", name=name, exact=True).count() == 0
     assert reports_of(server, other_uid)[0]["id"] == draft2["id"]
+
+
+def test_withdraw_a_signed_report_entered_in_error(clinic_server: LiveServer, browser_page: Any) -> None:
+    server, page = clinic_server, browser_page
+    base = server.http_url
+    animal = next(
+        a for a in api(server, "GET", "/search", params={"q": "Luna"})["animals"] if a["name"] == "Luna"
+    )
+    timeline = api(server, "GET", f"/animals/{animal['id']}/timeline")
+    study_uid = next(i["study"]["study_uid"] for i in timeline["items"] if i["kind"] == "study")
+    report = api(server, "POST", f"/studies/{study_uid}/reports", json={"template_key": "thorax-cat"})
+    api(server, "POST", f"/reports/{report['id']}/sign")
+
+    page.goto(f"{base}/viewer/login")
+    sign_in(page, server)
+    page.wait_for_url(re.compile(r".*/app/$"))
+    page.goto(f"{base}/app/studies/{study_uid}/report?animal={animal['id']}")
+    page.locator("[data-testid=report-view]").wait_for()
+    assert page.inner_text("[data-testid=report-status]") == "final"
+
+    # --- the dialog asks the reason; without one nothing is sent
+    page.get_by_role("button", name="Withdraw (entered in error)").click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    dialog.get_by_role("button", name="Withdraw report").click()
+    page.wait_for_selector("#withdraw-reason-error")
+    assert page.get_attribute("#withdraw-reason", "aria-describedby") == "withdraw-reason-error"
+    assert reports_of(server, study_uid)[0]["status"] == "final"
+    shot(page, "report-6-withdraw-dialog")
+
+    # --- with a reason: withdrawn on the server, and shown so without a reload
+    page.fill("#withdraw-reason", "Images of another cat.")
+    dialog.get_by_role("button", name="Withdraw report").click()
+    page.wait_for_selector("[data-testid=report-withdrawn]")
+    (withdrawn,) = reports_of(server, study_uid)
+    assert withdrawn["status"] == "entered-in-error"
+    assert (withdrawn["withdrawn_reason"], withdrawn["withdrawn_by"]) == ("Images of another cat.", "admin")
+    banner = page.inner_text("[data-testid=report-withdrawn]")
+    assert "Images of another cat." in banner and "admin" in banner
+    assert page.inner_text("[data-testid=report-status]") == "withdrawn (entered in error)"
+    for name in ("Amend", "Withdraw (entered in error)"):
+        assert page.get_by_role("button", name=name, exact=True).count() == 0
+    assert page.get_attribute("[data-testid=report-pdf]", "href") == withdrawn["pdf_url"]  # the PDF stays
+    shot(page, "report-7-withdrawn")
+
+    # --- the chart's timeline marks it withdrawn, with the reason
+    page.click("text=Back to the chart")
+    card = page.locator(f"[data-report='{report['id']}']")
+    card.wait_for()
+    assert card.get_attribute("data-status") == "entered-in-error"
+    assert "withdrawn (entered in error)" in card.inner_text()
+    assert "Images of another cat." in card.inner_text()

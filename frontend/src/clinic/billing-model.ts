@@ -284,3 +284,95 @@ export function partOf(value: string | undefined): Part | undefined {
   if (value === undefined || value === '') return 'fees';
   return PARTS.find((p) => p.key === value)?.key;
 }
+
+// ------------------------------------------------------------------ a manual charge (the chart)
+
+/** The chart's "Add charge" form as typed: a fee code, a quantity, an order of the animal or none, a note. */
+export interface ChargeForm {
+  fee_code: string;
+  quantity: string;
+  order_id: string; // '' = no order: the charge is on the animal
+  note: string;
+}
+
+export type ChargeField = keyof ChargeForm;
+
+export function emptyChargeForm(): ChargeForm {
+  return { fee_code: '', quantity: '1', order_id: '', note: '' };
+}
+
+/** The fees a manual charge may use: the active ones (the server refuses an inactive fee), by code. */
+export function chargeableFees(fees: FeeRead[]): FeeRead[] {
+  return fees.filter((f) => f.active).sort((a, b) => a.fee_code.localeCompare(b.fee_code));
+}
+
+/** The largest quantity the server takes: Numeric(10,2), eight digits before the point. */
+export const MAX_QUANTITY_HUNDREDTHS = 9_999_999_999;
+
+/** Why a typed quantity is refused; undefined for a number above 0 with at most 2 decimals. */
+export function quantityError(text: string): string | undefined {
+  const value = text.trim();
+  if (!value) return 'Enter a quantity, e.g. 1.';
+  if (value.startsWith('-')) return 'A quantity must be more than 0.';
+  const m = DECIMAL.exec(value);
+  if (!m) return 'A quantity is a number with at most 2 decimals, e.g. 1 or 0.5.';
+  if ((m[2] ?? '').length > 2) return 'At most 2 decimals, e.g. 1.25.';
+  const hundredths = parseCents(value);
+  if (hundredths === undefined || hundredths > MAX_QUANTITY_HUNDREDTHS) return 'The quantity is too large.';
+  if (hundredths <= 0) return 'A quantity must be more than 0.';
+  return undefined;
+}
+
+/**
+ * The form's problems by field, checked before sending (the server checks again): a fee of the
+ * list that is active, a quantity above 0, a note of at most 2000 characters. {} when it may be sent.
+ */
+export function chargeFormErrors(form: ChargeForm, fees: FeeRead[]): Partial<Record<ChargeField, string>> {
+  const out: Partial<Record<ChargeField, string>> = {};
+  const code = form.fee_code.trim();
+  const fee = fees.find((f) => f.fee_code === code);
+  if (!code) out.fee_code = 'Pick a fee from the fee list.';
+  else if (!fee) out.fee_code = `${code} is not on the fee list.`;
+  else if (!fee.active) out.fee_code = `${code} is inactive on the fee list.`;
+  const quantity = quantityError(form.quantity);
+  if (quantity) out.quantity = quantity;
+  if (form.order_id && !/^[1-9]\d*$/.test(form.order_id)) out.order_id = 'Pick one of the animal\'s orders, or none.';
+  if (form.note.length > 2000) out.note = 'At most 2000 characters.';
+  return out;
+}
+
+/**
+ * The body of POST /charges (src/vetpacs/billing/schemas.py ChargeCreate) from the form: the fee
+ * code, the quantity as a decimal string ("1.50" -> "1.50", "2" -> "2.00", a comma read as a point),
+ * the order when one is picked (the server charges its animal) else the animal, the note trimmed
+ * when given. The price and description are the fee list's. Call only when chargeFormErrors() is {}.
+ */
+export function chargeBody(form: ChargeForm, animalId: number): Record<string, unknown> {
+  const hundredths = parseCents(form.quantity);
+  const body: Record<string, unknown> = {
+    fee_code: form.fee_code.trim(),
+    quantity: hundredths === undefined ? form.quantity.trim() : centsToDecimal(hundredths),
+  };
+  if (form.order_id) body.order_id = Number(form.order_id);
+  else body.animal_id = animalId;
+  const note = form.note.trim();
+  if (note) body.note = note;
+  return body;
+}
+
+/** "RAD-THX2 — Thorax, two views (EUR 95.00)": a fee as the picker lists it. */
+export function feeLabel(fee: FeeRead): string {
+  return `${fee.fee_code} — ${fee.description} (${formatMoney(fee.unit_price, fee.currency)})`;
+}
+
+/** What the quantity costs at the fee's price, e.g. "EUR 142.50"; '' while either does not parse. */
+export function chargePreview(fee: FeeRead | undefined, quantity: string): string {
+  if (!fee || quantityError(quantity)) return '';
+  const price = amountCents(fee.unit_price);
+  const q = parseCents(quantity);
+  if (Number.isNaN(price) || q === undefined) return '';
+  // cents * hundredths / 100, rounded half up, in integers (no floating point on money)
+  const product = BigInt(price) * BigInt(q);
+  const cents = (product + 50n) / 100n;
+  return `${fee.currency} ${centsToDecimal(Number(cents))}`;
+}

@@ -1,11 +1,12 @@
 /**
  * The report screen's pure logic (screens/report.tsx, docs/reports.md): the shapes of the reports
  * API, which templates fit the animal and which one to offer first, the form's state turned into
- * request bodies (create, the changed sections of a draft, an amendment), and what the reader may
- * do with a report given its status and their permissions.
+ * request bodies (create, the changed sections of a draft, an amendment, a withdrawal), and what
+ * the reader may do with a report given its status and their permissions.
  */
 
-export type ReportStatus = 'draft' | 'final' | 'amended' | 'cancelled';
+/** entered-in-error: a signed report withdrawn (FHIR DiagnosticReport.status); it stays on record. */
+export type ReportStatus = 'draft' | 'final' | 'amended' | 'cancelled' | 'entered-in-error';
 
 /** GET /api/v1/report-templates (src/vetpacs/reports/schemas.py TemplateRead). */
 export interface TemplateRead {
@@ -42,6 +43,9 @@ export interface ReportRead {
   amendment_reason: string;
   pdf_sop_instance_uid: string;
   pdf_url: string;
+  withdrawn_reason: string; // entered-in-error only: why, who and when (UTC)
+  withdrawn_by: string;
+  withdrawn_at: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -145,36 +149,62 @@ export function amendBody(report: Pick<ReportRead, Section>, form: ReportForm, r
   return { reason: reason.trim(), ...changedSections(report, form) };
 }
 
+/** The withdrawal's reason is required (the server's rule, checked before sending). */
+export function withdrawError(reason: string): string | undefined {
+  return reason.trim() ? undefined : 'say why the report was entered in error';
+}
+
+/** POST /reports/{id}/withdraw. */
+export function withdrawBody(reason: string): { reason: string } {
+  return { reason: reason.trim() };
+}
+
 export function isSigned(status: ReportStatus | undefined): boolean {
   return status === 'final' || status === 'amended';
+}
+
+export function isWithdrawn(status: ReportStatus | undefined): boolean {
+  return status === 'entered-in-error';
+}
+
+/** A status in words: "withdrawn (entered in error)" for entered-in-error, else the status itself. */
+export function statusLabel(status: ReportStatus): string {
+  return isWithdrawn(status) ? 'withdrawn (entered in error)' : status;
 }
 
 export interface ReportRights {
   edit: boolean; // the form is editable and "Save draft" shown
   sign: boolean; // "Sign" shown
   amend: boolean; // "Amend" shown
+  withdraw: boolean; // "Withdraw (entered in error)" shown
   readOnly: boolean; // the text is shown, not a form
 }
 
 /**
  * What the reader may do. No report yet (or a cancelled one): write a new draft with
  * reports:write. A draft: edit with reports:write, sign with reports:sign. A signed report is
- * read-only; reports:sign may amend it.
+ * read-only; reports:sign may amend it or withdraw it (entered in error). A withdrawn report is
+ * read-only for everyone.
  */
 export function rights(permissions: string[], status: ReportStatus | undefined): ReportRights {
   const write = permissions.includes('reports:write');
   const sign = permissions.includes('reports:sign');
-  if (isSigned(status)) return { edit: false, sign: false, amend: sign, readOnly: true };
+  if (isSigned(status)) return { edit: false, sign: false, amend: sign, withdraw: sign, readOnly: true };
+  if (isWithdrawn(status)) return { edit: false, sign: false, amend: false, withdraw: false, readOnly: true };
   const open = status === undefined || status === 'cancelled' || status === 'draft';
   return {
     edit: open && write,
     sign: status === 'draft' && sign,
     amend: false,
+    withdraw: false,
     readOnly: !(open && write),
   };
 }
 
-/** The report to open for a study: its one that is not cancelled (the API allows one), if any. */
+/**
+ * The report to open for a study: its one that is neither cancelled nor withdrawn (the API allows
+ * one), else the newest withdrawn one (shown as withdrawn), else none.
+ */
 export function currentReport(reports: ReportRead[]): ReportRead | undefined {
-  return reports.find((r) => r.status !== 'cancelled');
+  return reports.find((r) => r.status !== 'cancelled' && !isWithdrawn(r.status)) ?? reports.find((r) => isWithdrawn(r.status));
 }

@@ -53,10 +53,11 @@ export interface ReportSummary {
   id: number;
   study_instance_uid: string;
   accession_number: string;
-  status: 'draft' | 'final' | 'amended' | 'cancelled';
+  status: 'draft' | 'final' | 'amended' | 'cancelled' | 'entered-in-error';
   title: string;
   conclusion: string;
   signed_by_name: string;
+  withdrawn_reason?: string; // entered-in-error only
   signed_at: string | null;
   version: number;
   pdf_url: string;

@@ -1,12 +1,14 @@
 /**
  * Patient chart (/animals/:id): the animal with its alerts, owners with contact details, an inline
  * edit form, and the timeline of orders, studies (thumbnails, one click to the viewer, compare
- * with the prior study), reports (signed PDF) and charges; the reports and charges the reader may
- * see are summed up beside the owners.
+ * with the prior study), reports (signed PDF; a withdrawn one marked "entered in error") and
+ * charges; the reports and charges the reader may see are summed up beside the owners, where
+ * billing:write may add a manual charge (billing-add.tsx) and void one on its card.
  */
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { get, viewerUrl } from '../api';
+import { AddChargeButton } from '../billing-add';
 import { VoidChargeButton } from '../billing-void';
 import { formatMoney, totalsByCurrency } from '../billing-model';
 import { AnimalEditForm } from '../chart-edit';
@@ -39,6 +41,7 @@ export function ChartScreen({ params, me }: ScreenProps): JSX.Element {
   const studies = items.flatMap((i) => (i.kind === 'study' ? [i.study] : []));
   const reports = items.flatMap((i) => (i.kind === 'report' ? [i.report] : []));
   const charges = items.flatMap((i) => (i.kind === 'charge' ? [i.charge] : []));
+  const orders = items.flatMap((i) => (i.kind === 'order' ? [i.order] : []));
 
   return (
     <section class="chart">
@@ -150,6 +153,11 @@ export function ChartScreen({ params, me }: ScreenProps): JSX.Element {
           <div class="card" style={{ marginTop: '1rem' }}>
             <h2>Reports and charges</h2>
             <ReportsAndCharges me={me} reports={reports} charges={charges} loading={!timeline.data} />
+            {can(me, 'billing:write') && timeline.data && (
+              <div class="card-actions">
+                <AddChargeButton animalId={a.id} orders={orders} onAdded={timeline.reload} />
+              </div>
+            )}
           </div>
         </div>
         <div>
@@ -234,6 +242,7 @@ function ReportsAndCharges(props: {
   if (props.loading) return <Loading />;
   const signed = reports.filter((r) => r.status === 'final' || r.status === 'amended');
   const drafts = reports.filter((r) => r.status === 'draft');
+  const withdrawn = reports.filter((r) => r.status === 'entered-in-error');
   const totals = totalsByCurrency(charges);
   return (
     <div class="small" data-reports={signed.length} data-charges={charges.filter((c) => c.status === 'posted').length}>
@@ -241,6 +250,7 @@ function ReportsAndCharges(props: {
         <p>
           {signed.length} signed report{signed.length === 1 ? '' : 's'}
           {drafts.length > 0 && `, ${drafts.length} draft${drafts.length === 1 ? '' : 's'}`}
+          {withdrawn.length > 0 && `, ${withdrawn.length} withdrawn`}
           {signed[0] && (
             <>
               {' '}
@@ -262,15 +272,21 @@ function ReportsAndCharges(props: {
 
 function ReportCard({ report }: { report: ReportSummary }): JSX.Element {
   const signed = report.status === 'final' || report.status === 'amended';
+  const withdrawn = report.status === 'entered-in-error';
   return (
-    <div class="card" data-report={report.id}>
+    <div class={`card${withdrawn ? ' withdrawn' : ''}`} data-report={report.id} data-status={report.status}>
       <div class="tl-head">
-        <strong>Report</strong> {report.title} <span class="badge">{report.status}</span>
+        <strong>Report</strong> {withdrawn ? <s>{report.title}</s> : report.title}{' '}
+        <span class={`badge${withdrawn ? ' danger' : ''}`}>{withdrawn ? 'withdrawn (entered in error)' : report.status}</span>
         {report.version > 1 && <span class="muted small"> v{report.version}</span>}
       </div>
-      {report.conclusion && <div>{report.conclusion}</div>}
+      {report.conclusion && (withdrawn ? <div class="muted"><s>{report.conclusion}</s></div> : <div>{report.conclusion}</div>)}
       <div class="muted small">
-        {signed ? `signed by ${report.signed_by_name}` : 'draft, not signed'}
+        {withdrawn
+          ? `signed by ${report.signed_by_name}, withdrawn${report.withdrawn_reason ? `: ${report.withdrawn_reason}` : ''}`
+          : signed
+            ? `signed by ${report.signed_by_name}`
+            : 'draft, not signed'}
         {report.accession_number && <span class="mono"> · {report.accession_number}</span>}
       </div>
       {signed && report.pdf_url && (
@@ -305,9 +321,10 @@ function ChargeCard({ charge, canVoid, onVoided }: { charge: ChargeSummary; canV
   );
 }
 
-/** The study's report that is not cancelled, if any (the API allows one per study). */
+/** The study's report that is not cancelled (the API allows one per study), else its withdrawn one. */
 function reportFor(uid: string, reports: ReportSummary[]): ReportSummary | undefined {
-  return reports.find((r) => r.study_instance_uid === uid && r.status !== 'cancelled');
+  const mine = reports.filter((r) => r.study_instance_uid === uid);
+  return mine.find((r) => r.status !== 'cancelled' && r.status !== 'entered-in-error') ?? mine.find((r) => r.status === 'entered-in-error');
 }
 
 /** The study card's report link: none without reports:read, nor "Write report" without reports:write. */

@@ -3,10 +3,13 @@
  * date, modality, accession), then its report: a template for the animal's species, the sections
  * to write, "Save draft" and "Sign" (asks first; the server's refusal shown beside the form); a
  * signed report is read-only with its signer, time, version and PDF, and may be amended with a
- * reason. A study has one report that is not cancelled: an existing one is opened, never doubled.
+ * reason or withdrawn as entered in error (reports:sign; a reason asked in a dialog). A withdrawn
+ * report stays readable, marked withdrawn with who, when and why. A study has one report that is
+ * not cancelled or withdrawn: an existing one is opened, never doubled.
  */
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { fieldMessage } from '../admin-model';
 import { get, patch, post, queryString, viewerUrl } from '../api';
 import { ConfirmButton } from '../admin-kit';
 import type { Page } from '../chart-model';
@@ -25,9 +28,13 @@ import {
   formFrom,
   isDirty,
   isSigned,
+  isWithdrawn,
   rights,
+  statusLabel,
   suggestTemplate,
   templatesFor,
+  withdrawBody,
+  withdrawError,
 } from '../report-model';
 import { Link } from '../router';
 import { can, type ScreenProps } from '../screen';
@@ -210,17 +217,28 @@ function ReportEditor(props: { uid: string; initial: ReportRead | undefined; hit
     return (
       <>
         {report ? <ReportView report={report} /> : <p class="muted">No report has been written for this study yet.</p>}
-        {may.amend && report && (
+        {(may.amend || may.withdraw) && report && (
           <div class="actions">
-            <button
-              type="button"
-              onClick={() => {
-                setForm(formFrom(report));
-                setAmending(true);
-              }}
-            >
-              Amend
-            </button>
+            {may.amend && (
+              <button
+                type="button"
+                onClick={() => {
+                  setForm(formFrom(report));
+                  setAmending(true);
+                }}
+              >
+                Amend
+              </button>
+            )}
+            {may.withdraw && (
+              <WithdrawButton
+                report={report}
+                onWithdrawn={(withdrawn) => {
+                  setReport(withdrawn);
+                  setForm(formFrom(withdrawn));
+                }}
+              />
+            )}
           </div>
         )}
       </>
@@ -353,16 +371,103 @@ function stamp(value: string | null): string {
   return `${value.replace('T', ' ').slice(0, 16)} UTC`;
 }
 
-function ReportView({ report }: { report: ReportRead }): JSX.Element {
+/**
+ * "Withdraw (entered in error)" on a signed report (reports:sign): a modal dialog asks the reason
+ * (required: it goes to the practice with the withdrawal), then POST /reports/{id}/withdraw.
+ */
+function WithdrawButton({ report, onWithdrawn }: { report: ReportRead; onWithdrawn: (r: ReportRead) => void }): JSX.Element {
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [reason, setReason] = useState('');
+  const [missing, setMissing] = useState<string | undefined>(undefined);
+  const withdrawing = useAction(
+    (why: string) => post<ReportRead>(`/reports/${report.id}/withdraw`, withdrawBody(why)),
+    'Report withdrawn (entered in error)',
+  );
   return (
-    <article class="card report-view" data-testid="report-view" aria-label={isSigned(report.status) ? "Signed report" : "Report (draft)"}>
+    <>
+      <button
+        type="button"
+        class="danger"
+        aria-haspopup="dialog"
+        onClick={() => {
+          setMissing(undefined);
+          dialog.current?.showModal();
+        }}
+      >
+        Withdraw (entered in error)
+      </button>
+      <dialog ref={dialog} class="void-dialog" aria-labelledby="withdraw-title">
+        <form
+          noValidate
+          onSubmit={async (e) => {
+            e.preventDefault();
+            const problem = withdrawError(reason);
+            setMissing(problem);
+            if (problem) {
+              document.getElementById('withdraw-reason')?.focus();
+              return;
+            }
+            const done = await withdrawing.run(reason);
+            if (done) {
+              dialog.current?.close();
+              setReason('');
+              onWithdrawn(done);
+            }
+          }}
+        >
+          <h2 id="withdraw-title">Withdraw this signed report as entered in error?</h2>
+          <p class="small muted">
+            The report stays on record, marked withdrawn; the practice-management system is told it was wrong. Its PDF stays in the
+            study's images (DICOM has no delete here). The order goes back to the status it had before the report.
+          </p>
+          <Field label="Reason" id="withdraw-reason" error={missing ?? fieldMessage(withdrawing.error, 'reason')}>
+            <textarea
+              id="withdraw-reason"
+              rows={3}
+              maxLength={2000}
+              value={reason}
+              onInput={(e) => {
+                setReason((e.target as HTMLTextAreaElement).value);
+                setMissing(undefined);
+              }}
+            />
+          </Field>
+          {withdrawing.error && <ErrorBanner error={withdrawing.error} />}
+          <div class="row">
+            <button type="submit" class="danger" disabled={withdrawing.busy}>
+              {withdrawing.busy ? 'Withdrawing…' : 'Withdraw report'}
+            </button>
+            <button type="button" disabled={withdrawing.busy} onClick={() => dialog.current?.close()}>
+              Keep the report
+            </button>
+          </div>
+        </form>
+      </dialog>
+    </>
+  );
+}
+
+function ReportView({ report }: { report: ReportRead }): JSX.Element {
+  const withdrawn = isWithdrawn(report.status);
+  const label = isSigned(report.status) ? 'Signed report' : withdrawn ? 'Withdrawn report' : 'Report (draft)';
+  return (
+    <article class={`card report-view${withdrawn ? ' withdrawn' : ''}`} data-testid="report-view" aria-label={label}>
+      {withdrawn && (
+        <p class="error" role="note" data-testid="report-withdrawn">
+          Withdrawn (entered in error){report.withdrawn_by ? ` by ${report.withdrawn_by}` : ''}
+          {report.withdrawn_at ? `, ${stamp(report.withdrawn_at)}` : ''}
+          {report.withdrawn_reason ? `: ${report.withdrawn_reason}` : ''}
+        </p>
+      )}
       <h2>{report.title || 'Report'}</h2>
       <dl class="facts">
         <dt>Status</dt>
         <dd>
-          <span class={`badge${isSigned(report.status) ? ' ok' : ''}`}>{report.status}</span>
+          <span class={`badge${isSigned(report.status) ? ' ok' : withdrawn ? ' danger' : ''}`} data-testid="report-status">
+            {statusLabel(report.status)}
+          </span>
         </dd>
-        {isSigned(report.status) && (
+        {(isSigned(report.status) || withdrawn) && (
           <>
             <dt>Signed by</dt>
             <dd data-testid="signed-by">{report.signed_by_name || report.signed_by}</dd>
