@@ -20,12 +20,12 @@ from vetpacs.archive.ingest import store_instance
 from vetpacs.auth import Actor, Role
 from vetpacs.auth.audit import AUDIT
 from vetpacs.billing import service as billing
-from vetpacs.billing.consumer import CURSOR, CURSORS, BillingConsumer
+from vetpacs.billing.consumer import CURSOR, BillingConsumer
 from vetpacs.billing.models import ChargeStatus
 from vetpacs.billing.schemas import ChargeCreate, FeeUpdate
 from vetpacs.config import Settings
 from vetpacs.errors import Conflict, Forbidden, Invalid, NotFound
-from vetpacs.events import OUTBOX
+from vetpacs.events import CURSORS, OUTBOX
 from vetpacs.orders import catalog
 from vetpacs.orders.lifecycle import advance_order
 from vetpacs.orders.linking import LINKER

@@ -24,9 +24,8 @@ from sqlalchemy import func, select, update
 from vetpacs.archive.context import Archive
 from vetpacs.auth.roles import SYSTEM
 from vetpacs.config import Settings
-from vetpacs.events import emit
+from vetpacs.events import CURSORS, emit
 from vetpacs.integration.dispatcher import (
-    CURSORS,
     DELIVERIES,
     Dispatcher,
     backoff_delay,

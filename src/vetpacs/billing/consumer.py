@@ -11,8 +11,10 @@ migration 0009) and reacts to:
 The cursor moves after the events are handled, so a crash in between handles them again, which the
 service's idempotency absorbs; several workers may run it at once for the same reason. On PostgreSQL
 a transaction can commit an event with a lower id after a later one was read, so events of the last
-two minutes are looked at once more (as the dispatcher's fan-out does). Orders never import billing:
-this consumer is the only link, started with the worker (``vetpacs serve``, ``--only worker``).
+two minutes are looked at once more, each handled once per worker (both are the shared
+:class:`~vetpacs.events.OutboxReader`'s, which the dispatcher's fan-out uses too). Orders never
+import billing: this consumer is the only link, started with the worker (``vetpacs serve``,
+``--only worker``).
 """
 
 from __future__ import annotations
@@ -20,56 +22,21 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-from vetpacs.auth.audit import Database, utcnow
+from vetpacs.auth.audit import Database
 from vetpacs.auth.roles import Actor, Role
 from vetpacs.billing.service import charge_completed_order, move_charges
 from vetpacs.errors import NotFound, VetPACSError
-from vetpacs.events import OUTBOX
-from vetpacs.integration.models import OutboxCursor
+from vetpacs.events import LOOKBACK_SECONDS, OutboxReader
 
 log = logging.getLogger("vetpacs.billing")
 
-CURSORS: Table = cast(Table, OutboxCursor.__table__)
 CURSOR = "billing"
-BATCH = 500
-LOOKBACK_SECONDS = 120.0
 TRIGGERS = frozenset({"completed", "images_received", "reported"})
 """``order.status_changed`` targets that post charges (or, for ``reported``, bill the order)."""
 EVENT_TYPES = ("order.status_changed", "animals.merged")
 BILLING_ACTOR = Actor(username="billing", role=Role.ADMIN, via="worker")
-
-
-def _cursor(db: Database) -> tuple[int, bool]:
-    """The consumer's cursor and whether it was made now: at the newest event (no charges for history)."""
-    with db.engine.connect() as conn:
-        found = conn.execute(select(CURSORS.c.last_event_id).where(CURSORS.c.name == CURSOR)).scalar()
-    if found is not None:
-        return int(found), False
-    with db.write_transaction() as conn:
-        newest = int(conn.execute(select(OUTBOX.c.id).order_by(OUTBOX.c.id.desc()).limit(1)).scalar() or 0)
-        maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        conn.execute(maker(CURSORS).values(name=CURSOR, last_event_id=newest).on_conflict_do_nothing())
-        return int(
-            conn.execute(select(CURSORS.c.last_event_id).where(CURSORS.c.name == CURSOR)).scalar_one()
-        ), True
-
-
-def _move_cursor(db: Database, to: int) -> None:
-    with db.write_transaction() as conn:
-        conn.execute(
-            update(CURSORS)
-            .where(CURSORS.c.name == CURSOR, CURSORS.c.last_event_id < to)
-            .values(last_event_id=to)
-        )
 
 
 def handle_event(
@@ -109,53 +76,17 @@ class BillingConsumer:
     ):
         self.db = db
         self.poll_seconds = poll_seconds
-        self.lookback_seconds = lookback_seconds
-        self._recent: OrderedDict[int, None] = OrderedDict()  # event ids handled lately (lookback)
-        self._floor = 0  # a cursor made at the newest event: the lookback stays above it
+        # Migration 0009 makes the cursor at the newest event (no charges for history); so does the
+        # reader when the row is missing.
+        self.reader = OutboxReader(
+            CURSOR, start_at_newest=True, types=EVENT_TYPES, lookback_seconds=lookback_seconds
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
         """Handle every event past the cursor (and, on PostgreSQL, recent ones); returns events read."""
-        cursor, made = _cursor(self.db)
-        if made:
-            self._floor = cursor
-        postgres = self.db.engine.dialect.name == "postgresql"
-        wanted = OUTBOX.c.type.in_(EVENT_TYPES)
-        read = 0
-        with self.db.engine.connect() as conn:
-            behind: Sequence[Any] = []
-            if postgres and cursor > 0:
-                since = utcnow() - timedelta(seconds=self.lookback_seconds)
-                behind = conn.execute(
-                    select(OUTBOX.c.id, OUTBOX.c.type, OUTBOX.c.payload_json)
-                    .where(
-                        OUTBOX.c.id > self._floor, OUTBOX.c.id <= cursor, OUTBOX.c.created_at >= since, wanted
-                    )
-                    .order_by(OUTBOX.c.id)
-                ).all()
-        for row in behind:
-            if row.id not in self._recent:
-                self._apply(row)
-        while True:
-            with self.db.engine.connect() as conn:
-                rows = conn.execute(
-                    select(OUTBOX.c.id, OUTBOX.c.type, OUTBOX.c.payload_json)
-                    .where(OUTBOX.c.id > cursor)
-                    .order_by(OUTBOX.c.id)
-                    .limit(BATCH)
-                ).all()
-            if not rows:
-                break
-            for row in rows:
-                if row.type in EVENT_TYPES:
-                    self._apply(row)
-            cursor = rows[-1].id
-            _move_cursor(self.db, cursor)
-            read += len(rows)
-            if len(rows) < BATCH:
-                break
-        return read
+        return self.reader.read(self.db, self._apply)
 
     def _apply(self, row: Any) -> None:
         try:
@@ -169,9 +100,6 @@ class BillingConsumer:
                 log.warning("billing: event %d (%s) not applied: %s", row.id, row.type, exc)
         else:  # never a silent drop: the missed-charge report lists its order, and the log says why
             log.warning("billing: event %d (%s) has no JSON object payload; skipped", row.id, row.type)
-        self._recent[row.id] = None
-        while len(self._recent) > 10_000:
-            self._recent.popitem(last=False)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -27,14 +27,14 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Connection, Table, and_, exists, func, select, update
+from sqlalchemy import Connection, Table, and_, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -42,20 +42,18 @@ from sqlalchemy.orm import aliased
 from vetpacs.archive.context import Archive
 from vetpacs.auth.audit import utcnow
 from vetpacs.config import Settings
-from vetpacs.events import OUTBOX
-from vetpacs.integration.models import Delivery, OutboxCursor, Partner
+from vetpacs.events import LOOKBACK_SECONDS, OUTBOX, OutboxReader
+from vetpacs.integration.models import Delivery, Partner
 from vetpacs.orders.lifecycle import ORDERS
 
 log = logging.getLogger("vetpacs.dispatcher")
 
 PARTNERS: Table = cast(Table, Partner.__table__)
 DELIVERIES: Table = cast(Table, Delivery.__table__)
-CURSORS: Table = cast(Table, OutboxCursor.__table__)
 FANOUT = "fanout"
 FANOUT_BATCH = 500
 LEASE_MARGIN = 30.0  # seconds a claim outlives the send timeout before another worker may retry
 _RNG = random.Random()
-LOOKBACK_SECONDS = 120.0  # PostgreSQL: re-check recent events a concurrent commit may have slipped in
 
 
 class DeliveryStatus(StrEnum):
@@ -223,7 +221,7 @@ def fan_out(
     archive: Archive,
     *,
     can_carry: Mapping[str, Transport] | None = None,
-    batch: int = 500,
+    batch: int = FANOUT_BATCH,
     lookback_seconds: float = LOOKBACK_SECONDS,
 ) -> int:
     """Turn outbox events past the cursor into deliveries for matching partners.
@@ -233,57 +231,29 @@ def fan_out(
     ``can_carry`` maps a partner kind to its transport: a partner only gets the event types its
     transport handles (an HL7 partner subscribed to ``*`` gets no ``owner.updated``).
     """
-    postgres = archive.engine.dialect.name == "postgresql"
-    since = utcnow() - timedelta(seconds=lookback_seconds)
+    reader = OutboxReader(FANOUT, lookback_seconds=lookback_seconds, batch=batch)  # from event 1
     with archive.engine.connect() as conn:  # cheap look first: no write lock when idle
-        cursor_now = conn.execute(select(CURSORS.c.last_event_id).where(CURSORS.c.name == FANOUT)).scalar()
-        newest = conn.execute(select(func.max(OUTBOX.c.id))).scalar()
-        recent = (
-            postgres
-            and conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.created_at >= since).limit(1)).first()
-            is not None
-        )
-    if newest is None or (cursor_now is not None and newest <= cursor_now and not recent):
-        return 0
+        if reader.idle(conn):
+            return 0
     with archive.write_transaction() as conn:
-        _ensure_cursor(conn)
-        cursor_stmt = select(CURSORS.c.last_event_id).where(CURSORS.c.name == FANOUT)
-        if conn.dialect.name == "postgresql":
-            cursor_stmt = cursor_stmt.with_for_update(skip_locked=True)
-        cursor = conn.execute(cursor_stmt).scalar()
+        reader.ensure(conn)
+        cursor = reader.position(conn, lock=True)
         if cursor is None:
             return 0  # another process is fanning out right now
         partners = conn.execute(select(PARTNERS).where(PARTNERS.c.active.is_(True))).all()
-        rows = conn.execute(
-            select(OUTBOX).where(OUTBOX.c.id > cursor).order_by(OUTBOX.c.id).limit(batch)
-        ).all()
-        behind: Sequence[Any] = []
-        if postgres and cursor > 0:
-            # A transaction that took its id before a later one but committed after it would be
-            # behind the cursor already: look at recent events again (the unique key dedupes).
-            behind = conn.execute(
-                select(OUTBOX)
-                .where(OUTBOX.c.id <= cursor, OUTBOX.c.created_at >= since)
-                .order_by(OUTBOX.c.id)
-                .limit(batch)
-            ).all()
+        rows = reader.ahead(conn, cursor)
+        # A transaction that took its id before a later one but committed after it would be behind
+        # the cursor already: look at recent events again (the unique key dedupes, so this reader
+        # needs no memory of what it fanned out).
+        behind = reader.behind(conn, cursor, limit=batch)
         if not rows and not behind:
             return 0
         made = _fan_out_rows(conn, partners, [*behind, *rows], can_carry)
         if rows:
-            conn.execute(update(CURSORS).where(CURSORS.c.name == FANOUT).values(last_event_id=rows[-1].id))
+            reader.advance(conn, rows[-1].id)  # in the same transaction as the deliveries
     if made:
         log.debug("fanned out %d deliver(ies) from %d event(s)", made, len(rows))
     return len(rows)
-
-
-def _ensure_cursor(conn: Connection) -> None:
-    if conn.execute(select(CURSORS.c.name).where(CURSORS.c.name == FANOUT)).first() is not None:
-        return
-    if conn.dialect.name == "postgresql":
-        conn.execute(pg_insert(CURSORS).values(name=FANOUT, last_event_id=0).on_conflict_do_nothing())
-    else:
-        conn.execute(sqlite_insert(CURSORS).values(name=FANOUT, last_event_id=0).on_conflict_do_nothing())
 
 
 def _fan_out_rows(
