@@ -1,4 +1,5 @@
-"""Helpers of the measurement tests: generated images with known geometry, and vector comparison."""
+"""Generated test images: tiny DX instances for the ingest, order, billing and search tests; images
+with known geometry and vector comparison for the measurement tests."""
 
 from __future__ import annotations
 
@@ -12,6 +13,35 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 DX = "1.2.840.10008.5.1.4.1.1.1.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def tiny_image(sop_class: str = DX, **attributes: Any) -> bytes:
+    """Part 10 bytes of a 2 x 2, 8-bit MONOCHROME2 DX instance with new SOP and series UIDs.
+
+    ``attributes`` (DICOM keywords: ``StudyInstanceUID``, ``PatientID``...) are set last, so they
+    may replace any default (``Modality``, the UIDs...).
+    """
+    ds = Dataset()
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "DX"
+    ds.Rows = ds.Columns = 2
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelRepresentation = 0
+    ds.PixelData = b"\x00\x01\x02\x03"
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    out = BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
 
 
 def make_image(

@@ -6,16 +6,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from io import BytesIO
 from typing import Any
 
 import httpx
 import pytest
 from dicom_support import module_server  # type: ignore[import-not-found]
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 from conftest import LiveServer  # type: ignore[import-not-found]
+from measurement_images import tiny_image  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.integration
 
@@ -24,30 +23,9 @@ SC = "1.2.840.10008.5.1.4.1.1.1.1"
 
 
 def dx_image(**attrs: str) -> bytes:
-    ds = Dataset()
-    ds.SOPClassUID = SC
-    ds.SOPInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = "DX"
-    ds.BodyPartExamined = "THORAX"
-    ds.StudyDate = "20250301"
-    ds.StudyTime = "101500"
-    for key, value in attrs.items():
-        setattr(ds, key, value)
-    ds.Rows = ds.Columns = 2
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelRepresentation = 0
-    ds.PixelData = b"\x00\x01\x02\x03"
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SC
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    out = BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+    """A thorax radiograph of 1 March 2025; ``attrs`` add to or replace its attributes."""
+    defaults = {"BodyPartExamined": "THORAX", "StudyDate": "20250301", "StudyTime": "101500"}
+    return tiny_image(SC, **(defaults | attrs))
 
 
 def stow(server: LiveServer, *parts: bytes) -> None:

@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from io import BytesIO
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 from sqlalchemy import func, select, update
 
+from measurement_images import tiny_image  # type: ignore[import-not-found]
 from vetpacs.archive.context import Archive, Origin, OriginKind
 from vetpacs.archive.ingest import store_instance
 from vetpacs.auth import Actor, Role
@@ -57,30 +56,14 @@ def clinic(archive: Archive) -> dict[str, Any]:
 
 
 def image(study_uid: str, accession: str, patient_id: str) -> bytes:
-    ds = Dataset()
-    ds.SOPClassUID = SC
-    ds.SOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = "DX"
-    ds.PatientName = "SMITH^Rex"
-    ds.PatientID = patient_id
-    ds.AccessionNumber = accession
-    ds.StudyDate = datetime.now().strftime("%Y%m%d")
-    ds.Rows = ds.Columns = 2
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelRepresentation = 0
-    ds.PixelData = b"\x00\x01\x02\x03"
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SC
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    out = BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+    return tiny_image(
+        SC,
+        StudyInstanceUID=study_uid,
+        PatientName="SMITH^Rex",
+        PatientID=patient_id,
+        AccessionNumber=accession,
+        StudyDate=datetime.now().strftime("%Y%m%d"),
+    )
 
 
 def perform(archive: Archive, order_id: int) -> None:

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 from sqlalchemy import text
 
+from measurement_images import tiny_image  # type: ignore[import-not-found]
 from vetpacs.archive import retrieve
 from vetpacs.archive.context import Archive, Origin, OriginKind
 from vetpacs.archive.corrections import correct_study
@@ -201,31 +202,15 @@ def test_worklist_filters(archive: Archive, world: dict[str, Any]) -> None:
 def image(
     study_uid: str, *, accession: str = "", name: str = "SMITH^Rex", pid: str = "", species: str = "Canine"
 ) -> bytes:
-    ds = Dataset()
-    ds.SOPClassUID = SC
-    ds.SOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = "DX"
-    ds.PatientName = name
-    ds.PatientID = pid
-    ds.PatientSpeciesDescription = species
-    ds.AccessionNumber = accession
-    ds.StudyDate = datetime.now().strftime("%Y%m%d")
-    ds.Rows = ds.Columns = 2
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelRepresentation = 0
-    ds.PixelData = b"\x00\x01\x02\x03"
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SC
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    out = BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+    return tiny_image(
+        SC,
+        StudyInstanceUID=study_uid,
+        PatientName=name,
+        PatientID=pid,
+        PatientSpeciesDescription=species,
+        AccessionNumber=accession,
+        StudyDate=datetime.now().strftime("%Y%m%d"),
+    )
 
 
 def store(archive: Archive, data: bytes) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from io import BytesIO
 from typing import Any
 
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 from sqlalchemy import text
 
+from measurement_images import tiny_image  # type: ignore[import-not-found]
 from vetpacs.archive.context import Archive, Origin, OriginKind
 from vetpacs.archive.ingest import store_instance
 from vetpacs.auth.roles import SYSTEM
@@ -40,34 +39,19 @@ def image(
     study_date: str = "20250101",
     study_time: str = "100000",
 ) -> bytes:
-    ds = Dataset()
-    ds.SOPClassUID = SC
-    ds.SOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = modality
-    ds.BodyPartExamined = body_part
-    ds.PatientName = name
-    ds.PatientID = pid
-    ds.PatientSpeciesDescription = species
-    ds.AccessionNumber = accession
-    ds.StudyDate = study_date
-    ds.StudyTime = study_time
-    ds.StudyDescription = f"{modality} {body_part}"
-    ds.Rows = ds.Columns = 2
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelRepresentation = 0
-    ds.PixelData = b"\x00\x01\x02\x03"
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SC
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    out = BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+    return tiny_image(
+        SC,
+        StudyInstanceUID=study_uid,
+        Modality=modality,
+        BodyPartExamined=body_part,
+        PatientName=name,
+        PatientID=pid,
+        PatientSpeciesDescription=species,
+        AccessionNumber=accession,
+        StudyDate=study_date,
+        StudyTime=study_time,
+        StudyDescription=f"{modality} {body_part}",
+    )
 
 
 def store(archive: Archive, data: bytes) -> None:
