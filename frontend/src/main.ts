@@ -13,74 +13,69 @@
  */
 import './style.css';
 import {
-  Enums,
-  RenderingEngine,
   cache,
+  Enums,
   eventTarget,
-  metaData,
-  init as coreInit,
-  getEnabledElement,
   getShouldUseCPURendering,
+  init as coreInit,
+  metaData,
+  RenderingEngine,
   setUseCPURendering,
-  utilities as csUtils,
   type Types,
+  utilities as csUtils,
 } from '@cornerstonejs/core';
 import * as csTools from '@cornerstonejs/tools';
 import { init as loaderInit, wadors } from '@cornerstonejs/dicom-image-loader';
 import {
-  DICOMWEB,
-  SCRIPT_HEADERS,
-  TAG,
-  getJson,
-  nums,
-  num,
-  resolveStudy,
-  str,
-  toLogin,
   type DicomJson,
+  DICOMWEB,
+  getJson,
+  num,
+  nums,
+  resolveStudy,
+  SCRIPT_HEADERS,
+  str,
+  TAG,
+  toLogin,
 } from './dicomweb';
 import {
+  type CalibrationInput,
   calibrationOf,
   compute,
   fitCircle,
   lengthUnit,
+  type Point,
+  type Result,
   roundTenth,
   scaleFrom,
   unitLabel,
   vertebralUnits,
-  type CalibrationInput,
-  type Point,
-  type Result,
 } from './geometry';
 import {
-  GUIDED_SPECS,
   canClose,
-  currentStep,
-  isGuidedTool,
-  stepTool,
   type Collected,
+  currentStep,
+  GUIDED_SPECS,
   type GuidedOptions,
   type GuidedSpec,
   type GuidedStep,
   type GuidedTool,
+  isGuidedTool,
+  stepTool,
 } from './guided';
-import { edgeLabels, orientationSource, projectionName, type OrientationSource, type Projection } from './orientation';
-import { countBySeries, describeExport, flaggedKeys, keyOf, stepKeyImage, type KeyStop } from './keyimages';
-import { presetLabel, presetWindow, presetsFor, type Preset } from './presets';
-import { listPriors, priorHref, priorText, priorsQuery } from './priors';
-import { followIndex, type SlicePlane, type Vec3 } from './sync';
+import { edgeLabels, orientationSource, type OrientationSource, type Projection, projectionName } from './orientation';
+import { countBySeries, describeExport, flaggedKeys, keyOf, type KeyStop, stepKeyImage } from './keyimages';
 import { chooseBackend, webglRenderer } from './render-backend';
 import {
-  SAVED_TOOLS,
+  type BodyOptions,
   instanceOf,
   measurementBody,
   measurementsApi,
-  type BodyOptions,
+  SAVED_TOOLS,
   type SavedMeasurement,
 } from './saved';
 import { ask, validateMillimetres } from './tools-dialog';
 import {
-  TOOL_TITLES,
   csToolOf,
   handlesOf,
   imageLines,
@@ -88,74 +83,59 @@ import {
   panelText,
   pointsOf,
   roiPixels,
+  TOOL_TITLES,
   type ToolName,
 } from './tools-measure';
 import {
-  STEP_TEXT,
   axesAngle,
   breedKey,
   describeVhs,
   landmarkName,
   referenceBreeds,
-  speciesOf,
-  vhsPoints,
   type Species,
+  speciesOf,
+  STEP_TEXT,
+  vhsPoints,
   type VhsStep,
 } from './vhs';
+import {
+  applyPreset,
+  flipActive,
+  invertActive,
+  resetActive,
+  rotateActive,
+  scrollActive,
+  stopCine,
+  toggleCine,
+  updateControls,
+} from './viewer-controls';
+import { followScroll, linked, linkViewports, setLinked } from './viewer-link';
+import { showPriors } from './viewer-priors-ui';
+import {
+  $,
+  calibrations,
+  ENGINE_ID,
+  keyImages,
+  orientations,
+  renderAll,
+  seriesByUid,
+  type SeriesInfo,
+  seriesOfSop,
+  setStatus,
+  type Slot,
+  state,
+  viewportOf,
+} from './viewer-state';
+import { CALIBRATE, MagnifierTool, secondaryBindings, selectTool } from './viewer-tools';
 
-const ENGINE_ID = 'vetpacs';
 const PATIENT_BREED = '00102292'; // Patient Breed Description
+
 const GROUP_ID = 'vetpacs-tools';
+
 const LAYOUTS: Record<string, number> = { '1x1': 1, '1x2': 2, '2x1': 2, '2x2': 4 };
 
-interface SeriesInfo {
-  study: string; // its Study Instance UID (the current study or the prior)
-  prior: boolean;
-  uid: string;
-  modality: string;
-  description: string;
-  number: number;
-  imageIds: string[];
-  multiframe: boolean;
-  bodyPart?: string; // Body Part Examined of its first instance (window presets by region)
-}
-
-interface Slot {
-  viewportId: string;
-  element: HTMLDivElement;
-  overlay: HTMLDivElement;
-  overlayBr: HTMLDivElement;
-  /** Orientation labels at the left, right, top and bottom edges. */
-  edges: Record<'left' | 'right' | 'top' | 'bottom', HTMLSpanElement>;
-  series?: SeriesInfo;
-  defaultVoi?: Types.VOIRange;
-  playing: boolean;
-}
-
-const calibrations = new Map<string, CalibrationInput>(); // imageId -> how lengths are measured on it
-/** imageId -> what its header says about orientation and projection (orientation.ts). */
-const orientations = new Map<string, { source?: OrientationSource; projection?: Projection }>();
-const seriesByUid = new Map<string, SeriesInfo>();
-let studyUid = '';
-let priorUidOpen = ''; // the prior's Study Instance UID when one is open
-let priorLabel = ''; // 'PRIOR 2025-06-01' when a prior study is open beside the current one
-let engine: RenderingEngine;
-let toolGroup: csTools.Types.IToolGroup;
-let slots: Slot[] = [];
-let active = 0;
 let firstImageMs: number | undefined;
 
-const $ = <T extends HTMLElement>(sel: string): T => document.querySelector(sel) as T;
-
-function setStatus(text: string): void {
-  $('#status').textContent = text;
-}
-
-function viewportOf(slot: Slot): Types.IStackViewport {
-  return engine.getViewport(slot.viewportId) as Types.IStackViewport;
-}
-
-// --------------------------------------------------------------------------- measurements
 // Every value shown comes from geometry.ts `compute` on the annotation's points in image pixels
 // (or from the server's Result when the server corrected ours), never from Cornerstone's own stats.
 function imagePoint(imageId: string, world: Types.Point3): Point {
@@ -280,7 +260,6 @@ function evaluate(annotation: csTools.Types.Annotation): Evaluation | undefined 
   return { tool, imageId, points, calibration, key, handles, ...computeFor(tool, imageId, points, key) };
 }
 
-// --------------------------------------------------------------------------- kept on the server
 interface SavedRecord {
   id?: number;
   saving?: boolean;
@@ -289,10 +268,14 @@ interface SavedRecord {
 }
 
 const records = new Map<string, SavedRecord>(); // annotationUID (or 'vhs:' + group) -> the server's row
+
 const restoredIds = new Set<number>();
+
 const savedByStudy = new Map<string, Promise<SavedMeasurement[]>>();
+
 /** The study's listing (measurements and key images), fetched once per study. */
 const listingByStudy = new Map<string, ReturnType<typeof measurementsApi.list>>();
+
 function studyListing(study: string): ReturnType<typeof measurementsApi.list> {
   let pending = listingByStudy.get(study);
   if (!pending) {
@@ -301,6 +284,7 @@ function studyListing(study: string): ReturnType<typeof measurementsApi.list> {
   }
   return pending;
 }
+
 const pendingPatch = new Map<string, ReturnType<typeof setTimeout>>();
 
 type AnnotationEvent = Event & { detail: { annotation?: csTools.Types.Annotation; annotationUID?: string } };
@@ -332,10 +316,6 @@ function labelOf(annotation: csTools.Types.Annotation): string {
   const data = annotation.data as { label?: string; knownMm?: number };
   if (annotation.metadata?.toolName === CALIBRATE) return data.knownMm ? `${data.knownMm} mm` : '';
   return data.label ?? '';
-}
-
-function renderAll(): void {
-  engine?.render();
 }
 
 /** POST a finished measurement (once); the server's row id and value are kept with the annotation. */
@@ -533,41 +513,9 @@ function recalibrate(imageId: string): void {
     if (group.imageId === imageId && group.done) schedulePatch(`guided:${group.key}`);
   }
   renderGuided();
-  slots.forEach((s) => updateOverlay(s));
+  state.slots.forEach((s) => updateOverlay(s));
   refreshMeasurementList();
   renderAll();
-}
-
-// --------------------------------------------------------------------------- calibration tool
-const CALIBRATE = 'Calibrate';
-
-/**
- * Cornerstone's magnifier (a loupe re-rendered from the image, not an enlarged screenshot). It copies
- * the viewport's properties into its own viewport, VOI LUT function included, which Cornerstone's
- * CPU path refuses (the path we use without a GPU, render-backend.ts): that one property is left
- * out there (the CPU path draws LINEAR only anyway).
- */
-class MagnifierTool extends csTools.MagnifyTool {
-  static toolName = 'Magnify';
-
-  constructor(...args: ConstructorParameters<typeof csTools.MagnifyTool>) {
-    super(...args);
-    const base = this.preMouseDownCallback;
-    this.preMouseDownCallback = (evt) => {
-      const viewport = getEnabledElement(evt.detail.element)?.viewport as Types.IStackViewport | undefined;
-      if (!viewport || !getShouldUseCPURendering()) return base(evt);
-      const original = viewport.getProperties;
-      viewport.getProperties = () => {
-        const { VOILUTFunction: _unused, ...rest } = original.call(viewport);
-        return rest;
-      };
-      try {
-        return base(evt);
-      } finally {
-        viewport.getProperties = original;
-      }
-    };
-  }
 }
 
 class CalibrateTool extends csTools.LengthTool {
@@ -621,7 +569,6 @@ async function onCalibrateCompleted(annotation: csTools.Types.Annotation): Promi
   setStatus(`Calibrated: ${data.knownMm} mm marker (${ev.result.values.mm_per_pixel.value.toPrecision(4)} mm/px)`);
 }
 
-// --------------------------------------------------------------------------- the Measurements panel
 function refreshMeasurementList(): void {
   const list = $('#measurement-list');
   list.replaceChildren();
@@ -790,7 +737,6 @@ function textLinesFor(data: unknown): string[] | undefined {
   return lines.length ? lines : undefined;
 }
 
-// --------------------------------------------------------------------------- guided VHS
 class VhsLandmarkTool extends csTools.ProbeTool {
   static toolName = 'VhsLandmark';
 }
@@ -812,11 +758,12 @@ interface VhsGroup {
 }
 
 const vhsGroups = new Map<string, VhsGroup>();
+
 const vhsPart = new Map<string, VhsGroup>(); // annotationUID -> its VHS
+
 let vhsDraft: VhsGroup | undefined; // the VHS being marked
+
 let vhsShown: VhsGroup | undefined; // the VHS whose result the guide shows
-let studySpecies = ''; // Patient Species Description of the open study
-let studyBreed = '';
 
 function vhsStep(group: VhsGroup | undefined): VhsStep {
   if (!group || group.done) return 'done';
@@ -885,21 +832,21 @@ function vhsTextLines(data: unknown, kind: 'landmark' | 'axis'): string[] | unde
 }
 
 function startVhs(): void {
-  const slot = slots[active];
+  const slot = state.slots[state.active];
   if (!slot?.series) {
     setStatus('Open a lateral thoracic radiograph first');
     return;
   }
   if (!vhsDraft) {
-    const species = speciesOf(studySpecies);
+    const species = speciesOf(state.studySpecies);
     vhsDraft = {
       key: csUtils.uuidv4(),
       species,
-      breed: species ? breedKey(species, studyBreed) : '',
+      breed: species ? breedKey(species, state.studyBreed) : '',
       ladder: [],
       done: false,
     };
-    if (!species) setStatus(`Species "${studySpecies || 'unknown'}": choose dog or cat for the VHS`);
+    if (!species) setStatus(`Species "${state.studySpecies || 'unknown'}": choose dog or cat for the VHS`);
   }
   vhsShown = undefined;
   renderGuide();
@@ -1025,7 +972,7 @@ function onSpeciesChosen(): void {
   const group = vhsDraft ?? vhsShown;
   if (!group) return;
   group.species = species;
-  group.breed = species ? breedKey(species, studyBreed) : '';
+  group.breed = species ? breedKey(species, state.studyBreed) : '';
   if (group.done) schedulePatch(`vhs:${group.key}`);
   renderGuide();
   refreshMeasurementList();
@@ -1064,7 +1011,7 @@ function renderGuide(): void {
   steps.replaceChildren();
   if (!group.species) {
     const li = document.createElement('li');
-    li.textContent = `Choose the species (the study says "${studySpecies || 'nothing'}").`;
+    li.textContent = `Choose the species (the study says "${state.studySpecies || 'nothing'}").`;
     li.setAttribute('aria-current', 'step');
     steps.append(li);
   }
@@ -1153,7 +1100,6 @@ function undoVhs(): void {
   renderAll();
 }
 
-// --------------------------------------------------------------------------- guided VLAS, Norberg, TPA, DI
 // One controller for the specs of guided.ts: each step selects its tool (a click per landmark, a
 // drag for a line); the finished measurement is one saved row (record key 'guided:' + its key).
 // Landmarks stay editable: moving one re-computes and re-saves; deleting one deletes the whole.
@@ -1190,8 +1136,11 @@ interface GuidedGroup {
 }
 
 const guidedGroups = new Map<string, GuidedGroup>();
+
 const guidedPart = new Map<string, GuidedGroup>(); // annotationUID -> its measurement
+
 let guidedDraft: GuidedGroup | undefined; // the measurement being marked
+
 let guidedShown: GuidedGroup | undefined; // the finished one whose result the guide shows
 
 function guidedStepIndex(group: GuidedGroup): number {
@@ -1330,7 +1279,7 @@ function newGuided(tool: GuidedTool): GuidedGroup {
 }
 
 function startGuided(tool: GuidedTool): void {
-  const slot = slots[active];
+  const slot = state.slots[state.active];
   if (!slot?.series) {
     setStatus('Open a radiograph first');
     return;
@@ -1462,6 +1411,7 @@ function guidedPartRemoved(group: GuidedGroup, uid: string): void {
  * its mouseups to itself (bindUi), and a step's button pressed sooner waits for the landmark.
  */
 const CLICK_HELD_MS = 450;
+
 let lastImagePointerDown = -Infinity;
 
 /** The step's button ("Ladder done", "Rim done"): on to the next step. */
@@ -1646,7 +1596,6 @@ function restoreGuided(slot: Slot, m: SavedMeasurement, imageId: string): boolea
   return true;
 }
 
-// --------------------------------------------------------------------------- restoring saved measurements
 function buildAnnotation(
   viewport: Types.IStackViewport,
   toolName: string,
@@ -1788,11 +1737,13 @@ async function restoreSaved(slot: Slot, series: SeriesInfo): Promise<void> {
   if (failed) setStatus(`${failed} saved measurement${failed > 1 ? 's' : ''} could not be shown (tool not in this viewer)`);
 }
 
-// --------------------------------------------------------------------------- other users' measurements
 /** annotationUID -> another user's saved measurement, drawn locked with the server's value. */
 const others = new Map<string, SavedMeasurement>();
+
 const othersByStudy = new Map<string, Promise<SavedMeasurement[]>>();
+
 let showOthers = false;
+
 /** Tools drawn for other users: simple ones; their calibrations and guided scores stay in their lists. */
 const OTHERS_TOOLS = new Set(['length', 'angle', 'cobb', 'ellipse_roi', 'rectangle_roi', 'arrow', 'text']);
 
@@ -1849,7 +1800,7 @@ function toggleOthers(): void {
   $('#others').setAttribute('aria-pressed', String(showOthers));
   $('#others').classList.toggle('active', showOthers);
   if (showOthers) {
-    for (const slot of slots) if (slot.series) void drawOthers(slot, slot.series);
+    for (const slot of state.slots) if (slot.series) void drawOthers(slot, slot.series);
     return;
   }
   for (const uid of [...others.keys()]) {
@@ -1861,7 +1812,6 @@ function toggleOthers(): void {
   setStatus("Other users' measurements hidden");
 }
 
-// --------------------------------------------------------------------------- tools
 function setupTools(): void {
   const { ToolGroupManager, Enums: TE } = csTools;
   const measuring = [
@@ -1882,23 +1832,23 @@ function setupTools(): void {
   for (const T of [...moving, ...measuring]) {
     csTools.addTool(T);
   }
-  toolGroup = ToolGroupManager.createToolGroup(GROUP_ID)!;
-  toolGroup.addTool(csTools.WindowLevelTool.toolName);
-  toolGroup.addTool(csTools.PanTool.toolName);
-  toolGroup.addTool(csTools.ZoomTool.toolName);
-  toolGroup.addTool(csTools.StackScrollTool.toolName);
+  state.toolGroup = ToolGroupManager.createToolGroup(GROUP_ID)!;
+  state.toolGroup.addTool(csTools.WindowLevelTool.toolName);
+  state.toolGroup.addTool(csTools.PanTool.toolName);
+  state.toolGroup.addTool(csTools.ZoomTool.toolName);
+  state.toolGroup.addTool(csTools.StackScrollTool.toolName);
   // Magnifier: a loupe of 2.5x over a 250 px square while the button is held (mouse or touch).
-  toolGroup.addTool(MagnifierTool.toolName, { magnifySize: 2.5 });
+  state.toolGroup.addTool(MagnifierTool.toolName, { magnifySize: 2.5 });
   // Our own values and units: mm only with Pixel Spacing or a user calibration, "detector mm" with
   // Imager Pixel Spacing alone, px otherwise (geometry.ts; the server recomputes the same).
   const getTextLines = (data: unknown): string[] | undefined => textLinesFor(data);
   for (const T of [csTools.LengthTool, csTools.AngleTool, csTools.CobbAngleTool, CalibrateTool]) {
-    toolGroup.addTool(T.toolName, { getTextLines });
+    state.toolGroup.addTool(T.toolName, { getTextLines });
   }
   for (const T of [csTools.EllipticalROITool, csTools.RectangleROITool]) {
-    toolGroup.addTool(T.toolName, { getTextLines, centerPointRadius: 0 });
+    state.toolGroup.addTool(T.toolName, { getTextLines, centerPointRadius: 0 });
   }
-  toolGroup.addTool(csTools.ArrowAnnotateTool.toolName, {
+  state.toolGroup.addTool(csTools.ArrowAnnotateTool.toolName, {
     getTextCallback: (done: (label: string) => void) => {
       void ask({ title: 'Arrow label', label: 'Text shown at the arrow', validate: (v) => (v ? undefined : 'Enter a label.') }).then(
         (label) => done(label ?? ''),
@@ -1912,7 +1862,7 @@ function setupTools(): void {
     },
   });
   // A free text label (no arrow), stored as `text` anchored where it was placed.
-  toolGroup.addTool(csTools.LabelTool.toolName, {
+  state.toolGroup.addTool(csTools.LabelTool.toolName, {
     getTextCallback: (done: (label: string) => void) => {
       void ask({ title: 'Text label', label: 'Text shown on the image', validate: (v) => (v ? undefined : 'Enter a text.') }).then(
         (label) => done(label ?? ''),
@@ -1925,19 +1875,19 @@ function setupTools(): void {
       );
     },
   });
-  toolGroup.addTool(VhsLandmarkTool.toolName, { getTextLines: (data: unknown) => vhsTextLines(data, 'landmark') });
-  toolGroup.addTool(VhsAxisTool.toolName, { getTextLines: (data: unknown) => vhsTextLines(data, 'axis') });
-  toolGroup.addTool(GuidedPointTool.toolName, { getTextLines: guidedTextLines });
-  toolGroup.addTool(GuidedLineTool.toolName, { getTextLines: guidedTextLines });
-  toolGroup.setToolActive(csTools.WindowLevelTool.toolName, {
+  state.toolGroup.addTool(VhsLandmarkTool.toolName, { getTextLines: (data: unknown) => vhsTextLines(data, 'landmark') });
+  state.toolGroup.addTool(VhsAxisTool.toolName, { getTextLines: (data: unknown) => vhsTextLines(data, 'axis') });
+  state.toolGroup.addTool(GuidedPointTool.toolName, { getTextLines: guidedTextLines });
+  state.toolGroup.addTool(GuidedLineTool.toolName, { getTextLines: guidedTextLines });
+  state.toolGroup.setToolActive(csTools.WindowLevelTool.toolName, {
     bindings: [{ mouseButton: TE.MouseBindings.Primary }],
   });
-  toolGroup.setToolActive(csTools.PanTool.toolName, { bindings: secondaryBindings('Pan') });
-  toolGroup.setToolActive(csTools.ZoomTool.toolName, { bindings: secondaryBindings('Zoom') });
-  toolGroup.setToolActive(csTools.StackScrollTool.toolName, {
+  state.toolGroup.setToolActive(csTools.PanTool.toolName, { bindings: secondaryBindings('Pan') });
+  state.toolGroup.setToolActive(csTools.ZoomTool.toolName, { bindings: secondaryBindings('Zoom') });
+  state.toolGroup.setToolActive(csTools.StackScrollTool.toolName, {
     bindings: [{ mouseButton: TE.MouseBindings.Wheel }],
   });
-  for (const T of measuring) toolGroup.setToolPassive(T.toolName);
+  for (const T of measuring) state.toolGroup.setToolPassive(T.toolName);
 
   for (const name of [
     TE.Events.ANNOTATION_ADDED,
@@ -1960,54 +1910,6 @@ function setupTools(): void {
   eventTarget.addEventListener(TE.Events.ANNOTATION_REMOVED, onAnnotationRemoved);
 }
 
-const PRIMARY_TOOLS = [
-  'WindowLevel',
-  'Pan',
-  'Zoom',
-  'Length',
-  'Angle',
-  'CobbAngle',
-  'EllipticalROI',
-  'RectangleROI',
-  'ArrowAnnotate',
-  'Label',
-  'Magnify',
-  CALIBRATE,
-  'VhsLandmark',
-  'VhsAxis',
-  'GuidedPoint',
-  'GuidedLine',
-];
-
-/**
- * The bindings Pan and Zoom keep whatever the primary tool: middle button and three fingers pan,
- * right button and a two-finger pinch zoom. One finger acts as the left button (Cornerstone).
- */
-function secondaryBindings(tool: string): csTools.Types.IToolBinding[] {
-  const { MouseBindings } = csTools.Enums;
-  if (tool === 'Pan') return [{ mouseButton: MouseBindings.Auxiliary }, { numTouchPoints: 3 }];
-  if (tool === 'Zoom') return [{ mouseButton: MouseBindings.Secondary }, { numTouchPoints: 2 }];
-  return [];
-}
-
-function selectTool(name: string): void {
-  const { Enums: TE } = csTools;
-  for (const tool of PRIMARY_TOOLS) {
-    if (tool === name) continue;
-    // Keep the secondary bindings (middle = pan, right = zoom); only the primary moves.
-    const bindings = secondaryBindings(tool);
-    if (bindings.length) toolGroup.setToolActive(tool, { bindings });
-    else toolGroup.setToolPassive(tool);
-  }
-  toolGroup.setToolActive(name, {
-    bindings: [{ mouseButton: TE.MouseBindings.Primary }, ...secondaryBindings(name)],
-  });
-  document.querySelectorAll<HTMLButtonElement>('[data-tool]').forEach((b) => {
-    b.classList.toggle('active', b.dataset.tool === name);
-  });
-}
-
-// --------------------------------------------------------------------------- series and stacks
 async function loadSeriesList(study: string, priorLabel?: string): Promise<SeriesInfo[]> {
   const series = await getJson(`/studies/${study}/series`);
   series.sort((a, b) => (num(a, TAG.SeriesNumber) ?? 0) - (num(b, TAG.SeriesNumber) ?? 0));
@@ -2046,7 +1948,7 @@ async function loadSeriesList(study: string, priorLabel?: string): Promise<Serie
     const count = num(s, TAG.NumberOfSeriesRelatedInstances);
     label.textContent = `${info.modality} ${info.number} ${info.description}${count ? ` (${count})` : ''}`;
     button.append(img, label);
-    button.addEventListener('click', () => void showSeries(slots[active], info));
+    button.addEventListener('click', () => void showSeries(state.slots[state.active], info));
     button.addEventListener('dragstart', (e) => e.dataTransfer?.setData('text/x-series', uid));
     nav.append(button);
   }
@@ -2065,7 +1967,7 @@ async function imageIdsOf(series: SeriesInfo): Promise<string[]> {
     const frames = num(meta, TAG.NumberOfFrames) ?? 1;
     if (frames > 1) series.multiframe = true;
     const calibration = calibrationOf(nums(meta, TAG.PixelSpacing), nums(meta, TAG.ImagerPixelSpacing));
-    if (!series.prior && !studyBreed) studyBreed = str(meta, PATIENT_BREED);
+    if (!series.prior && !state.studyBreed) state.studyBreed = str(meta, PATIENT_BREED);
     series.bodyPart ||= str(meta, TAG.BodyPartExamined);
     const orientation = orientationOf(meta);
     seriesOfSop.set(sop, series.uid);
@@ -2080,10 +1982,6 @@ async function imageIdsOf(series: SeriesInfo): Promise<string[]> {
   series.imageIds = ids;
   return ids;
 }
-
-// --------------------------------------------------------------------------- key images
-const keyImages = new Set<string>(); // keyOf(sop, frame) of the frames flagged by this user
-const seriesOfSop = new Map<string, string>(); // SOP Instance UID -> Series Instance UID
 
 /** The flags of a study from the server; marks the thumbnails and overlays. */
 async function loadKeyImages(study: string): Promise<void> {
@@ -2127,8 +2025,8 @@ function markKeyImages(): void {
     }
     b.dataset.keyImages = String(n);
   });
-  for (const s of slots) if (s.series) updateOverlay(s);
-  const slot = slots[active];
+  for (const s of state.slots) if (s.series) updateOverlay(s);
+  const slot = state.slots[state.active];
   const where = slot?.series && instanceOf(viewportOf(slot).getCurrentImageId() ?? '');
   const on = Boolean(where && keyImages.has(keyOf(where.sop, where.frame)));
   $('#key-image').classList.toggle('active', on);
@@ -2137,7 +2035,7 @@ function markKeyImages(): void {
 
 /** Flag (or unflag) the active viewport's image as a key image, on the server first. */
 async function toggleKeyImage(): Promise<void> {
-  const slot = slots[active];
+  const slot = state.slots[state.active];
   const imageId = slot?.series ? viewportOf(slot).getCurrentImageId() : undefined;
   const where = imageId ? instanceOf(imageId) : undefined;
   if (!where) {
@@ -2161,7 +2059,7 @@ async function toggleKeyImage(): Promise<void> {
 /** Go to the next (1) or previous (-1) key image of the open study, across its series, in the
  * active viewport (keys `]` and `[`); wraps around. */
 async function stepKeyImages(dir: 1 | -1): Promise<void> {
-  const slot = slots[active];
+  const slot = state.slots[state.active];
   if (!slot) return;
   const order = [...seriesByUid.values()].filter((s) => !s.prior);
   const stops: KeyStop[] = [];
@@ -2188,13 +2086,12 @@ async function stepKeyImages(dir: 1 | -1): Promise<void> {
   setStatus(`Key image ${n} of ${stops.length}`);
 }
 
-// --------------------------------------------------------------------------- export
 async function exportStudy(): Promise<void> {
   const button = $<HTMLButtonElement>('#export');
   button.disabled = true;
   setStatus('Exporting the measurements as DICOM (SR and presentation state)...');
   try {
-    const result = await measurementsApi.exportStudy(studyUid);
+    const result = await measurementsApi.exportStudy(state.studyUid);
     await refreshSeriesList();
     setStatus(describeExport(result));
     // Published last, once the series list and the status show the export (tests wait on it).
@@ -2209,10 +2106,10 @@ async function exportStudy(): Promise<void> {
 
 /** Reload the series list (new series, e.g. an exported SR), keeping the viewports as they are. */
 async function refreshSeriesList(): Promise<void> {
-  await loadSeriesList(studyUid);
-  if (priorUidOpen) await loadSeriesList(priorUidOpen, priorLabel);
+  await loadSeriesList(state.studyUid);
+  if (state.priorUidOpen) await loadSeriesList(state.priorUidOpen, state.priorLabel);
   document.querySelectorAll<HTMLButtonElement>('.thumb').forEach((b) => {
-    b.classList.toggle('active', slots.some((s) => s.series?.uid === b.dataset.series));
+    b.classList.toggle('active', state.slots.some((s) => s.series?.uid === b.dataset.series));
   });
   markKeyImages();
 }
@@ -2305,12 +2202,11 @@ async function showSeries(slot: Slot, series: SeriesInfo): Promise<void> {
   void restoreSaved(slot, series);
   if (showOthers) void drawOthers(slot, series);
   document.querySelectorAll<HTMLButtonElement>('.thumb').forEach((b) => {
-    b.classList.toggle('active', slots.some((s) => s.series?.uid === b.dataset.series));
+    b.classList.toggle('active', state.slots.some((s) => s.series?.uid === b.dataset.series));
   });
-  if (slots.indexOf(slot) === active) updateControls();
+  if (state.slots.indexOf(slot) === state.active) updateControls();
 }
 
-// --------------------------------------------------------------------------- overlays, presets, cine
 function updateOverlay(slot: Slot): void {
   const viewport = viewportOf(slot);
   if (!slot.series || !viewport) return;
@@ -2318,7 +2214,7 @@ function updateOverlay(slot: Slot): void {
   const index = viewport.getCurrentImageIdIndex();
   const { voiRange, invert } = viewport.getProperties();
   const lines = [`${slot.series.modality} ${slot.series.number} ${slot.series.description}`];
-  if (slot.series.prior) lines.unshift(priorLabel);
+  if (slot.series.prior) lines.unshift(state.priorLabel);
   slot.overlay.dataset.study = slot.series.study;
   const imageId = viewport.getCurrentImageId();
   const projection = imageId ? orientations.get(imageId)?.projection : undefined;
@@ -2330,7 +2226,7 @@ function updateOverlay(slot: Slot): void {
   const isKey = Boolean(where && keyImages.has(keyOf(where.sop, where.frame)));
   if (isKey) lines.push('★ Key image');
   slot.overlay.dataset.keyImage = String(isKey);
-  if (slots.indexOf(slot) === active) {
+  if (state.slots.indexOf(slot) === state.active) {
     $('#key-image').classList.toggle('active', isKey);
     $('#key-image').setAttribute('aria-pressed', String(isKey));
   }
@@ -2361,68 +2257,24 @@ function updateOverlay(slot: Slot): void {
   slot.overlayBr.dataset.wc = wl ? String(Math.round(wl.windowCenter)) : '';
 }
 
-function updateControls(): void {
-  const slot = slots[active];
-  const select = $<HTMLSelectElement>('#preset');
-  select.replaceChildren();
-  const presets: Preset[] = presetsFor(slot?.series?.modality ?? '', slot?.series?.bodyPart);
-  const header = new Option('Window: default', '');
-  select.append(header, ...presets.map((p) => new Option(presetLabel(p), p.name)));
-  $('#cine-controls').hidden = !(slot?.series && (slot.series.multiframe || slot.series.modality === 'US' || slot.series.modality === 'XA'));
-  $('#cine').textContent = slot?.playing ? 'Stop' : 'Play';
-}
-
-function applyPreset(name: string): void {
-  const slot = slots[active];
-  const viewport = viewportOf(slot);
-  if (!name) {
-    if (slot.defaultVoi) viewport.setProperties({ voiRange: slot.defaultVoi });
-  } else {
-    const preset = presetsFor(slot.series?.modality ?? '').find((p) => p.name === name);
-    if (!preset) return;
-    // Radiograph presets are relative to the window the image opened with (presets.ts).
-    const { width, center } = presetWindow(preset, slot.defaultVoi ?? viewport.getProperties().voiRange);
-    viewport.setProperties({ voiRange: csUtils.windowLevel.toLowHighRange(width, center) });
-  }
-  viewport.render();
-}
-
-function stopCine(slot: Slot): void {
-  if (slot.playing) csTools.utilities.cine.stopClip(slot.element);
-  slot.playing = false;
-}
-
-function toggleCine(): void {
-  const slot = slots[active];
-  if (!slot?.series) return;
-  if (slot.playing) stopCine(slot);
-  else {
-    const fps = Math.max(1, Math.min(60, Number($<HTMLInputElement>('#fps').value) || 15));
-    csTools.utilities.cine.playClip(slot.element, { framesPerSecond: fps, loop: true });
-    slot.playing = true;
-  }
-  updateControls();
-}
-
-// --------------------------------------------------------------------------- layout
 function setActive(index: number): void {
-  active = index;
-  slots.forEach((s, i) => s.element.parentElement!.classList.toggle('active', i === index));
+  state.active = index;
+  state.slots.forEach((s, i) => s.element.parentElement!.classList.toggle('active', i === index));
   updateControls();
 }
 
 function buildLayout(name: string): void {
   const count = LAYOUTS[name] ?? 1;
-  const previous = slots.map((s) => s.series);
-  slots.forEach((s) => stopCine(s));
-  for (const s of slots) {
-    toolGroup.removeViewports(ENGINE_ID, s.viewportId);
-    engine.disableElement(s.viewportId);
+  const previous = state.slots.map((s) => s.series);
+  state.slots.forEach((s) => stopCine(s));
+  for (const s of state.slots) {
+    state.toolGroup.removeViewports(ENGINE_ID, s.viewportId);
+    state.engine.disableElement(s.viewportId);
   }
   const grid = $('#viewports');
   grid.className = `layout-${name}`;
   grid.replaceChildren();
-  slots = [];
+  state.slots = [];
   for (let i = 0; i < count; i++) {
     const cell = document.createElement('div');
     cell.className = 'viewport';
@@ -2445,7 +2297,7 @@ function buildLayout(name: string): void {
     cell.append(element, overlay, overlayBr, ...Object.values(edges));
     grid.append(cell);
     const slot: Slot = { viewportId: `vp${i}`, element, overlay, overlayBr, edges, playing: false };
-    slots.push(slot);
+    state.slots.push(slot);
     cell.addEventListener('pointerdown', () => setActive(i), true);
     cell.addEventListener('dragover', (e) => e.preventDefault());
     cell.addEventListener('drop', (e) => {
@@ -2463,15 +2315,15 @@ function buildLayout(name: string): void {
       updateOverlay(slot);
     });
   }
-  engine.setViewports(
-    slots.map((s) => ({ viewportId: s.viewportId, type: Enums.ViewportType.STACK, element: s.element })),
+  state.engine.setViewports(
+    state.slots.map((s) => ({ viewportId: s.viewportId, type: Enums.ViewportType.STACK, element: s.element })),
   );
-  for (const s of slots) toolGroup.addViewport(s.viewportId, ENGINE_ID);
+  for (const s of state.slots) state.toolGroup.addViewport(s.viewportId, ENGINE_ID);
   linkViewports();
   document.querySelectorAll<HTMLButtonElement>('[data-layout]').forEach((b) => {
     b.classList.toggle('active', b.dataset.layout === name);
   });
-  setActive(Math.min(active, count - 1));
+  setActive(Math.min(state.active, count - 1));
   // Keep what was shown; fill new cells with the next series (the current study's first; with a
   // prior, the right-hand cell of 1x2 gets the prior's series most like the current one).
   const current = [...seriesByUid.values()].filter((x) => !x.prior);
@@ -2479,7 +2331,7 @@ function buildLayout(name: string): void {
   const fill: (SeriesInfo | undefined)[] = prior.length
     ? [current[0], pickPrior(prior, current[0]), current[1], prior[1]]
     : current;
-  slots.forEach((s, i) => {
+  state.slots.forEach((s, i) => {
     const series = previous[i] ?? fill[i];
     if (series) void showSeries(s, series);
   });
@@ -2493,125 +2345,6 @@ function pickPrior(prior: SeriesInfo[], current: SeriesInfo | undefined): Series
     prior.find((p) => p.modality === current.modality) ??
     prior[0]
   );
-}
-
-// --------------------------------------------------------------------------- input
-function scrollActive(delta: number): void {
-  const slot = slots[active];
-  if (!slot?.series) return;
-  csUtils.scroll(viewportOf(slot), { delta });
-}
-
-function resetActive(): void {
-  const slot = slots[active];
-  if (!slot?.series) return;
-  const viewport = viewportOf(slot);
-  viewport.resetCamera();
-  viewport.resetProperties();
-  viewport.setViewPresentation({ rotation: 0 });
-  delete slot.element.dataset.rotation;
-  delete slot.element.dataset.flip;
-  if (slot.defaultVoi) viewport.setProperties({ voiRange: slot.defaultVoi, invert: false });
-  viewport.render();
-  $<HTMLSelectElement>('#preset').value = '';
-}
-
-/** Rotate the active image by 90 degrees (clockwise with +1) or flip it; Reset undoes both. */
-function rotateActive(quarterTurns: number): void {
-  const slot = slots[active];
-  if (!slot?.series) return;
-  const viewport = viewportOf(slot);
-  const rotation = (((viewport.getViewPresentation().rotation ?? 0) + 90 * quarterTurns) % 360 + 360) % 360;
-  viewport.setViewPresentation({ rotation });
-  viewport.render();
-  slot.element.dataset.rotation = String(rotation);
-}
-
-function flipActive(horizontal: boolean): void {
-  const slot = slots[active];
-  if (!slot?.series) return;
-  const viewport = viewportOf(slot);
-  const camera = viewport.getCamera();
-  if (horizontal) viewport.setCamera({ flipHorizontal: !camera.flipHorizontal });
-  else viewport.setCamera({ flipVertical: !camera.flipVertical });
-  viewport.render();
-  const after = viewport.getCamera();
-  slot.element.dataset.flip = `${after.flipHorizontal ? 'H' : ''}${after.flipVertical ? 'V' : ''}`;
-}
-
-// --------------------------------------------------------------------------- linked viewports
-// With "Link" on (the default when a prior is open), scrolling one viewport moves the others to
-// the same relative position in their stacks, and zoom and pan follow (Cornerstone's zoom/pan
-// synchronizer). Relative position, not patient position: a prior CT may have another slice count.
-let linked = false;
-let zoomPan: ReturnType<typeof csTools.synchronizers.createZoomPanSynchronizer> | undefined;
-const followers = new Set<Slot>(); // viewports we are moving: their new image is not a user's scroll
-
-function setLinked(on: boolean): void {
-  linked = on;
-  $('#link').classList.toggle('active', on);
-  $('#link').setAttribute('aria-pressed', String(on));
-  linkViewports();
-}
-
-function linkViewports(): void {
-  zoomPan ??= csTools.synchronizers.createZoomPanSynchronizer('vetpacs-zoom-pan');
-  for (const v of [...zoomPan.getSourceViewports()]) zoomPan.remove(v);
-  if (!linked || slots.length < 2) return;
-  for (const s of slots) zoomPan.add({ renderingEngineId: ENGINE_ID, viewportId: s.viewportId });
-}
-
-const planes = new Map<string, SlicePlane | undefined>(); // imageId -> its plane (sync.ts)
-
-/** The image's plane from its metadata (Frame of Reference, Image Position and Orientation). */
-function planeOf(imageId: string): SlicePlane | undefined {
-  if (planes.has(imageId)) return planes.get(imageId);
-  const m = metaData.get('imagePlaneModule', imageId) as
-    | { frameOfReferenceUID?: string; imagePositionPatient?: number[]; rowCosines?: number[]; columnCosines?: number[] }
-    | undefined;
-  const ok = (v: number[] | undefined): v is number[] => Array.isArray(v) && v.length === 3 && v.every(Number.isFinite);
-  const plane =
-    m && m.frameOfReferenceUID && ok(m.imagePositionPatient) && ok(m.rowCosines) && ok(m.columnCosines)
-      ? {
-          frameOfReference: m.frameOfReferenceUID,
-          position: m.imagePositionPatient as Vec3,
-          row: m.rowCosines as Vec3,
-          column: m.columnCosines as Vec3,
-        }
-      : undefined;
-  planes.set(imageId, plane);
-  return plane;
-}
-
-/** Linked scrolling: the other stacks follow, by patient position in one frame of reference, else
- * by relative place (sync.ts); the viewport's dataset says which. */
-function followScroll(source: Slot): void {
-  if (followers.delete(source)) return;
-  if (!linked || slots.length < 2) return;
-  const from = viewportOf(source);
-  const fromIds = from.getImageIds();
-  if (fromIds.length < 2) return;
-  const fromPlanes = fromIds.map(planeOf);
-  for (const other of slots) {
-    if (other === source || !other.series) continue;
-    const to = viewportOf(other);
-    const toIds = to.getImageIds();
-    if (toIds.length < 2) continue;
-    const follow = followIndex(fromPlanes, from.getCurrentImageIdIndex(), toIds.map(planeOf));
-    other.element.dataset.followedBy = follow.by;
-    if (to.getCurrentImageIdIndex() !== follow.index) {
-      followers.add(other);
-      void to.setImageIdIndex(follow.index);
-    }
-  }
-}
-
-function invertActive(): void {
-  const slot = slots[active];
-  if (!slot?.series) return;
-  const viewport = viewportOf(slot);
-  viewport.setProperties({ invert: !viewport.getProperties().invert });
-  viewport.render();
 }
 
 function bindUi(): void {
@@ -2696,8 +2429,8 @@ function bindUi(): void {
 }
 
 /** Test and integration hook: canvas (CSS px, relative to the element) of an image point. */
-function imageToCanvas(x: number, y: number, slotIndex = active): [number, number] {
-  const viewport = viewportOf(slots[slotIndex]);
+function imageToCanvas(x: number, y: number, slotIndex = state.active): [number, number] {
+  const viewport = viewportOf(state.slots[slotIndex]);
   const imageId = viewport.getCurrentImageId();
   const world = csUtils.imageToWorldCoords(imageId, [x, y]);
   const c = viewport.worldToCanvas(world as Types.Point3);
@@ -2706,7 +2439,7 @@ function imageToCanvas(x: number, y: number, slotIndex = active): [number, numbe
 
 /** Test and benchmark hook: how many images of the active stack are in the cache. */
 function stackStatus(): { total: number; cached: number } {
-  const slot = slots[active];
+  const slot = state.slots[state.active];
   if (!slot?.series) return { total: 0, cached: 0 };
   const ids = viewportOf(slot).getImageIds();
   return { total: ids.length, cached: ids.filter((id) => cache.getImage(id) !== undefined).length };
@@ -2714,46 +2447,8 @@ function stackStatus(): { total: number; cached: number } {
 
 /** Test and benchmark hook: show image `index` (0-based) of the active stack. */
 function scrollTo(index: number): void {
-  const slot = slots[active];
+  const slot = state.slots[state.active];
   if (slot?.series) void viewportOf(slot).setImageIdIndex(index);
-}
-
-// --------------------------------------------------------------------------- start
-/** The animal's other studies from the archive; each opens beside this one (priors.ts). */
-async function showPriors(study: DicomJson): Promise<void> {
-  const list = $('#prior-list');
-  const query = priorsQuery(study);
-  if (!query) {
-    list.replaceChildren();
-    return;
-  }
-  let priors;
-  try {
-    priors = listPriors(await getJson(query), studyUid);
-  } catch (e) {
-    setStatus(`Priors not listed: ${(e as Error).message}`);
-    return;
-  }
-  $('#priors').hidden = false;
-  list.replaceChildren(
-    ...priors.map((p) => {
-      const li = document.createElement('li');
-      const a = document.createElement('a');
-      a.href = priorHref(location.search, studyUid, p.uid);
-      a.textContent = priorText(p);
-      a.title = `Open beside this study${p.accession ? ` (accession ${p.accession})` : ''}`;
-      a.dataset.study = p.uid;
-      if (p.uid === priorUidOpen) a.setAttribute('aria-current', 'true');
-      li.append(a);
-      return li;
-    }),
-  );
-  if (!priors.length) {
-    const li = document.createElement('li');
-    li.className = 'hint';
-    li.textContent = 'No other study of this animal in the archive';
-    list.append(li);
-  }
 }
 
 async function main(): Promise<void> {
@@ -2766,8 +2461,8 @@ async function main(): Promise<void> {
     document.body.dataset.error = 'study';
     return;
   }
-  studyUid = str(study, TAG.StudyInstanceUID);
-  studySpecies = str(study, TAG.PatientSpeciesDescription);
+  state.studyUid = str(study, TAG.StudyInstanceUID);
+  state.studySpecies = str(study, TAG.PatientSpeciesDescription);
   const name = str(study, TAG.PatientName).replace(/\^/g, ' ');
   $('#study-title').textContent =
     `${name} · ${str(study, TAG.PatientSpeciesDescription)} · ${str(study, TAG.StudyDescription)} · ${str(study, TAG.AccessionNumber)}`;
@@ -2788,27 +2483,27 @@ async function main(): Promise<void> {
   });
   csTools.init();
   setupTools();
-  engine = new RenderingEngine(ENGINE_ID);
+  state.engine = new RenderingEngine(ENGINE_ID);
   bindUi();
-  const series = await loadSeriesList(studyUid);
+  const series = await loadSeriesList(state.studyUid);
   const priorUid = params.get('prior');
-  if (priorUid && priorUid !== studyUid) {
+  if (priorUid && priorUid !== state.studyUid) {
     const priors = await getJson(`/studies?StudyInstanceUID=${encodeURIComponent(priorUid)}`);
     if (priors.length === 0) setStatus(`Prior study ${priorUid} not found`);
     else {
       const date = str(priors[0], TAG.StudyDate);
-      priorLabel = `PRIOR ${date ? `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}` : ''}`.trim();
-      await loadSeriesList(priorUid, priorLabel);
-      priorUidOpen = priorUid;
+      state.priorLabel = `PRIOR ${date ? `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}` : ''}`.trim();
+      await loadSeriesList(priorUid, state.priorLabel);
+      state.priorUidOpen = priorUid;
       document.body.dataset.prior = priorUid;
     }
   }
-  buildLayout(priorLabel ? '1x2' : '1x1');
-  void loadKeyImages(studyUid);
+  buildLayout(state.priorLabel ? '1x2' : '1x1');
+  void loadKeyImages(state.studyUid);
   void showPriors(study);
-  setLinked(Boolean(priorLabel));
+  setLinked(Boolean(state.priorLabel));
   if (!series.length) setStatus('This study has no series');
-  window.addEventListener('resize', () => engine.resize(true, true));
+  window.addEventListener('resize', () => state.engine.resize(true, true));
   (window as unknown as { vetpacs: unknown }).vetpacs = { imageToCanvas, setStatus, stackStatus, scrollTo };
   document.body.dataset.ready = '1';
 }
