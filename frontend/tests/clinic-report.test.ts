@@ -11,6 +11,7 @@ import {
   formFrom,
   isDirty,
   isWithdrawn,
+  mayRewrite,
   rights,
   statusLabel,
   suggestTemplate,
@@ -148,6 +149,10 @@ describe('what the reader may do', () => {
   it('a withdrawn report is read-only for everyone, signers included', () => {
     expect(rights(VET, 'entered-in-error')).toEqual({ edit: false, sign: false, amend: false, withdraw: false, readOnly: true });
     expect(rights(TECH, 'entered-in-error').withdraw).toBe(false);
+    expect(mayRewrite(VET, 'entered-in-error')).toBe(true);
+    expect(mayRewrite(TECH, 'entered-in-error')).toBe(false);
+    expect(mayRewrite(VET, 'final')).toBe(false);
+    expect(mayRewrite(VET, undefined)).toBe(false);
     expect(isWithdrawn('entered-in-error') && !isWithdrawn('final')).toBe(true);
     expect(statusLabel('entered-in-error')).toBe('withdrawn (entered in error)');
     expect(statusLabel('final')).toBe('final');

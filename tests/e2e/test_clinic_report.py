@@ -270,3 +270,16 @@ def test_withdraw_a_signed_report_entered_in_error(clinic_server: LiveServer, br
     assert card.get_attribute("data-status") == "entered-in-error"
     assert "withdrawn (entered in error)" in card.inner_text()
     assert "Images of another cat." in card.inner_text()
+
+    # --- a new report for the study: the withdrawn one stays on record beside it
+    page.goto(f"{base}/app/studies/{study_uid}/report?animal={animal['id']}")
+    page.locator("[data-testid=report-withdrawn]").wait_for()
+    page.get_by_role("button", name="Write a new report").click()
+    page.wait_for_selector("#report-template")
+    assert page.inner_text("[data-testid=report-state]") == "Not saved yet"
+    page.get_by_role("button", name="Save draft").click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=report-state]')?.textContent.includes('Draft saved')"
+    )
+    statuses = sorted(r["status"] for r in reports_of(server, study_uid))
+    assert statuses == ["draft", "entered-in-error"]

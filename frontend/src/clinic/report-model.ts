@@ -201,6 +201,11 @@ export function rights(permissions: string[], status: ReportStatus | undefined):
   };
 }
 
+/** A withdrawn report may be followed by a new one: "Write a new report" for reports:write. */
+export function mayRewrite(permissions: string[], status: ReportStatus | undefined): boolean {
+  return isWithdrawn(status) && permissions.includes('reports:write');
+}
+
 /**
  * The report to open for a study: its one that is neither cancelled nor withdrawn (the API allows
  * one), else the newest withdrawn one (shown as withdrawn), else none.

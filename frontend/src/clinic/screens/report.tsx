@@ -29,6 +29,7 @@ import {
   isDirty,
   isSigned,
   isWithdrawn,
+  mayRewrite,
   rights,
   statusLabel,
   suggestTemplate,
@@ -150,6 +151,7 @@ function ReportEditor(props: { uid: string; initial: ReportRead | undefined; hit
   const [reasonError, setReasonError] = useState<string | undefined>(undefined);
   const [last, setLast] = useState<'save' | 'sign'>('save'); // whose error the form shows
   const may = rights(permissions, report?.status);
+  const rewrite = mayRewrite(permissions, report?.status);
   const species = hit?.species ?? '';
   const bodyParts = hit?.body_parts ?? [];
 
@@ -217,8 +219,23 @@ function ReportEditor(props: { uid: string; initial: ReportRead | undefined; hit
     return (
       <>
         {report ? <ReportView report={report} /> : <p class="muted">No report has been written for this study yet.</p>}
-        {(may.amend || may.withdraw) && report && (
+        {(may.amend || may.withdraw || rewrite) && report && (
           <div class="actions">
+            {rewrite && (
+              <button
+                type="button"
+                onClick={() => {
+                  // A fresh draft from the template that fits, as for a study without a report.
+                  const key = templates.data ? suggestTemplate(templates.data, species, bodyParts) : '';
+                  const t = templates.data?.find((x) => x.key === key);
+                  setReport(undefined);
+                  setTemplateKey(key);
+                  setForm(t ? formFrom(t) : emptyForm());
+                }}
+              >
+                Write a new report
+              </button>
+            )}
             {may.amend && (
               <button
                 type="button"
