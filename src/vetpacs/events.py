@@ -148,7 +148,9 @@ class OutboxReader:
     ``types`` keeps the events a consumer reacts to (the cursor still moves past the others).
     :meth:`read` is a whole pass (the cursor moves after each batch is handled); a consumer that
     must move the cursor in the same transaction as its work uses :meth:`ensure`,
-    :meth:`position`, :meth:`ahead`, :meth:`behind` and :meth:`advance` on its own connection.
+    :meth:`position`, :meth:`ahead`, :meth:`behind` and :meth:`advance` on its own connection, and
+    :meth:`handled` after commit if it wants the second look to skip what it did (the fan-out does
+    not: its unique key dedupes).
     """
 
     def __init__(
@@ -202,10 +204,9 @@ class OutboxReader:
             start = int(conn.execute(select(func.max(OUTBOX.c.id))).scalar() or 0)
         maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         conn.execute(maker(CURSORS).values(name=self.name, last_event_id=start).on_conflict_do_nothing())
-        made = self.position(conn)
-        assert made is not None  # inserted now, or by a concurrent maker
-        self._floor = made
-        return made
+        stmt = select(CURSORS.c.last_event_id).where(CURSORS.c.name == self.name)
+        self._floor = int(conn.execute(stmt).scalar_one())  # inserted now, or by a concurrent maker
+        return self._floor
 
     def start(self, db: Database) -> int:
         """The cursor, made when missing (a cheap read first: no write lock when it exists)."""
