@@ -192,10 +192,13 @@ def test_receiver_down_then_up_gets_every_event_once_in_order_per_animal(
     assert api.post(f"/orders/{orders[0]}/cancel").status_code == 200
 
     # deliveries wait and are retried while the PMS is down; nothing is dropped
-    wait_for(
-        lambda: any(d["attempts"] >= 2 and d["last_error"] for d in all_deliveries(api, partner["id"])),
-        what="failed attempts",
-    )
+    # (the fan-out turns events into deliveries in its own passes: wait for all ten, not only the first)
+    def retried_and_all_waiting() -> bool:
+        found = all_deliveries(api, partner["id"])
+        pending = sum(d["status"] == "pending" for d in found)
+        return pending >= 10 and any(d["attempts"] >= 2 and d["last_error"] for d in found)
+
+    wait_for(retried_and_all_waiting, what="failed attempts on every waiting delivery")
     waiting = [d for d in all_deliveries(api, partner["id"]) if d["status"] == "pending"]
     assert len(waiting) >= 10 and not any(d["status"] == "dead" for d in all_deliveries(api, partner["id"]))
     listed = api.get("/partners").json()
