@@ -140,9 +140,13 @@ def test_a_day_at_the_clinic(clinic: LiveServer, browser_page: Any, tmp_path: Pa
         timeout=LIVE_WITHIN_MS,
     )
     assert page.evaluate("() => window.__sameDocument === true"), "the board reloaded the page"
-    assert "2 images" in chip(page, accession).inner_text()
+    chip(page, accession).filter(has_text="2 images").wait_for()  # a refresh after the first image says 1
     shot(page, "day-4-board-images")
-    assert api(server, "GET", f"/orders/{order['id']}")["status"] == "images_received"
+    # the chip counts stored images; the order moves when the linker files the study, a moment later
+    deadline = time.monotonic() + 30
+    while api(server, "GET", f"/orders/{order['id']}")["status"] != "images_received":
+        assert time.monotonic() < deadline, "the order never reached images_received"
+        time.sleep(0.2)
 
     # ------------------------------------------------------------- the vet: chart and viewer
     page.goto(f"{base}/app/animals/{animal_id}")
