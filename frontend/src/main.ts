@@ -10,11 +10,13 @@
  * guided U VLAS, N Norberg angle,
  * J tibial plateau angle, D distraction index; Delete removes the selected measurement; I inverts,
  * R resets, space plays cine; F flags the image as a key image, ] and [ go to the next and previous one.
+ *
+ * This file is the wiring: Cornerstone, the tool group, the buttons and keys, opening the study.
+ * What they do lives in the viewer-*.ts modules (docs/viewer.md, "Source"), which never import it.
  */
 import './style.css';
 import {
   cache,
-  Enums,
   eventTarget,
   getShouldUseCPURendering,
   init as coreInit,
@@ -24,24 +26,10 @@ import {
   utilities as csUtils,
 } from '@cornerstonejs/core';
 import * as csTools from '@cornerstonejs/tools';
-import { init as loaderInit, wadors } from '@cornerstonejs/dicom-image-loader';
-import {
-  type DicomJson,
-  DICOMWEB,
-  getJson,
-  num,
-  nums,
-  resolveStudy,
-  SCRIPT_HEADERS,
-  str,
-  TAG,
-  toLogin,
-} from './dicomweb';
-import { calibrationOf } from './geometry';
+import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
+import { type DicomJson, getJson, resolveStudy, SCRIPT_HEADERS, str, TAG, toLogin } from './dicomweb';
 import { type GuidedTool } from './guided';
-import { countBySeries, describeExport, flaggedKeys, keyOf, type KeyStop, stepKeyImage } from './keyimages';
 import { chooseBackend, webglRenderer } from './render-backend';
-import { instanceOf, measurementsApi } from './saved';
 import { ask } from './tools-dialog';
 import { onAnnotationCompleted, onAnnotationModified, onAnnotationRemoved } from './viewer-annotations';
 import { CalibrateTool } from './viewer-calibration';
@@ -52,10 +40,9 @@ import {
   resetActive,
   rotateActive,
   scrollActive,
-  stopCine,
   toggleCine,
-  updateControls,
 } from './viewer-controls';
+import { exportStudy } from './viewer-export';
 import {
   cancelGuided,
   closeGuidedStep,
@@ -67,27 +54,15 @@ import {
   startGuided,
   undoGuided,
 } from './viewer-guided-ui';
-import { followScroll, linked, linkViewports, setLinked } from './viewer-link';
-import { refreshMeasurementList, studyListing } from './viewer-measure';
+import { loadKeyImages, stepKeyImages, toggleKeyImage } from './viewer-keyimages-ui';
+import { buildLayout } from './viewer-layout';
+import { linked, setLinked } from './viewer-link';
+import { refreshMeasurementList } from './viewer-measure';
 import { deleteSelected, textLinesFor } from './viewer-measure-panel';
-import { drawOthers, showOthers, toggleOthers } from './viewer-others';
-import { orientationOf, updateOverlay } from './viewer-overlay';
+import { toggleOthers } from './viewer-others';
 import { showPriors } from './viewer-priors-ui';
-import { restoreSaved } from './viewer-restore';
-import {
-  $,
-  calibrations,
-  ENGINE_ID,
-  keyImages,
-  orientations,
-  seriesByUid,
-  type SeriesInfo,
-  seriesOfSop,
-  setStatus,
-  type Slot,
-  state,
-  viewportOf,
-} from './viewer-state';
+import { loadSeriesList } from './viewer-series';
+import { $, ENGINE_ID, setStatus, state, viewportOf } from './viewer-state';
 import { CALIBRATE, MagnifierTool, secondaryBindings, selectTool } from './viewer-tools';
 import {
   cancelVhs,
@@ -101,14 +76,9 @@ import {
   vhsTextLines,
 } from './viewer-vhs-ui';
 
-const PATIENT_BREED = '00102292'; // Patient Breed Description
-
 const GROUP_ID = 'vetpacs-tools';
 
-const LAYOUTS: Record<string, number> = { '1x1': 1, '1x2': 2, '2x1': 2, '2x2': 4 };
-
-let firstImageMs: number | undefined;
-
+/** The tool group of every viewport, and where the annotation events go. */
 function setupTools(): void {
   const { ToolGroupManager, Enums: TE } = csTools;
   const measuring = [
@@ -199,327 +169,7 @@ function setupTools(): void {
   eventTarget.addEventListener(TE.Events.ANNOTATION_REMOVED, onAnnotationRemoved);
 }
 
-async function loadSeriesList(study: string, priorLabel?: string): Promise<SeriesInfo[]> {
-  const series = await getJson(`/studies/${study}/series`);
-  series.sort((a, b) => (num(a, TAG.SeriesNumber) ?? 0) - (num(b, TAG.SeriesNumber) ?? 0));
-  const nav = $('#series');
-  if (priorLabel === undefined) nav.replaceChildren();
-  else {
-    const heading = document.createElement('h2');
-    heading.className = 'prior-heading';
-    heading.textContent = priorLabel;
-    nav.append(heading);
-  }
-  const out: SeriesInfo[] = [];
-  for (const s of series) {
-    const uid = str(s, TAG.SeriesInstanceUID);
-    const info: SeriesInfo = seriesByUid.get(uid) ?? {
-      study,
-      prior: priorLabel !== undefined,
-      uid,
-      modality: str(s, TAG.Modality),
-      description: str(s, TAG.SeriesDescription),
-      number: num(s, TAG.SeriesNumber) ?? 0,
-      imageIds: [],
-      multiframe: false,
-    };
-    seriesByUid.set(uid, info);
-    out.push(info);
-    const button = document.createElement('button');
-    button.className = 'thumb';
-    button.dataset.series = uid;
-    button.draggable = true;
-    const img = document.createElement('img');
-    img.alt = `${info.modality} series ${info.number}`;
-    img.loading = 'lazy';
-    img.src = `${DICOMWEB}/studies/${study}/series/${uid}/thumbnail`;
-    const label = document.createElement('span');
-    const count = num(s, TAG.NumberOfSeriesRelatedInstances);
-    label.textContent = `${info.modality} ${info.number} ${info.description}${count ? ` (${count})` : ''}`;
-    button.append(img, label);
-    button.addEventListener('click', () => void showSeries(state.slots[state.active], info));
-    button.addEventListener('dragstart', (e) => e.dataTransfer?.setData('text/x-series', uid));
-    nav.append(button);
-  }
-  return out;
-}
-
-/** Image ids of a series (one per frame), sorted by Instance Number, and their metadata registered. */
-async function imageIdsOf(series: SeriesInfo): Promise<string[]> {
-  if (series.imageIds.length) return series.imageIds;
-  const instances = await getJson(`/studies/${series.study}/series/${series.uid}/metadata`);
-  instances.sort((a, b) => (num(a, TAG.InstanceNumber) ?? 0) - (num(b, TAG.InstanceNumber) ?? 0));
-  const base = `${location.origin}${DICOMWEB}/studies/${series.study}/series/${series.uid}`;
-  const ids: string[] = [];
-  for (const meta of instances) {
-    const sop = str(meta, TAG.SOPInstanceUID);
-    const frames = num(meta, TAG.NumberOfFrames) ?? 1;
-    if (frames > 1) series.multiframe = true;
-    const calibration = calibrationOf(nums(meta, TAG.PixelSpacing), nums(meta, TAG.ImagerPixelSpacing));
-    if (!series.prior && !state.studyBreed) state.studyBreed = str(meta, PATIENT_BREED);
-    series.bodyPart ||= str(meta, TAG.BodyPartExamined);
-    const orientation = orientationOf(meta);
-    seriesOfSop.set(sop, series.uid);
-    for (let f = 1; f <= frames; f++) {
-      const imageId = `wadors:${base}/instances/${sop}/frames/${f}`;
-      wadors.metaDataManager.add(imageId, meta as never);
-      calibrations.set(imageId, calibration);
-      orientations.set(imageId, orientation);
-      ids.push(imageId);
-    }
-  }
-  series.imageIds = ids;
-  return ids;
-}
-
-/** The flags of a study from the server; marks the thumbnails and overlays. */
-async function loadKeyImages(study: string): Promise<void> {
-  let listing: Awaited<ReturnType<typeof measurementsApi.list>>;
-  try {
-    listing = await studyListing(study);
-  } catch (e) {
-    setStatus(`Key images could not be loaded: ${(e as Error).message}`);
-    return;
-  }
-  const flagged = flaggedKeys(listing.key_images);
-  for (const k of flagged) keyImages.add(k);
-  const unknown = [...flagged].some((k) => !seriesOfSop.has(k.slice(0, k.lastIndexOf('|'))));
-  if (unknown) {
-    try {
-      for (const inst of await getJson(`/studies/${study}/instances?includefield=0020000E`)) {
-        seriesOfSop.set(str(inst, TAG.SOPInstanceUID), str(inst, TAG.SeriesInstanceUID));
-      }
-    } catch (e) {
-      setStatus(`Key images: the study's instances could not be listed: ${(e as Error).message}`);
-    }
-  }
-  markKeyImages();
-}
-
-/** Thumbnail markers (with the number of key images in the series) and the overlays. */
-function markKeyImages(): void {
-  const counts = countBySeries(keyImages, (sop) => seriesOfSop.get(sop));
-  document.querySelectorAll<HTMLButtonElement>('.thumb').forEach((b) => {
-    const n = counts.get(b.dataset.series ?? '') ?? 0;
-    let marker = b.querySelector<HTMLSpanElement>('.key-marker');
-    if (n && !marker) {
-      marker = document.createElement('span');
-      marker.className = 'key-marker';
-      b.prepend(marker);
-    }
-    if (marker) {
-      marker.hidden = n === 0;
-      marker.textContent = `★ ${n}`;
-      marker.title = `${n} key image${n === 1 ? '' : 's'} in this series`;
-    }
-    b.dataset.keyImages = String(n);
-  });
-  for (const s of state.slots) if (s.series) updateOverlay(s);
-  const slot = state.slots[state.active];
-  const where = slot?.series && instanceOf(viewportOf(slot).getCurrentImageId() ?? '');
-  const on = Boolean(where && keyImages.has(keyOf(where.sop, where.frame)));
-  $('#key-image').classList.toggle('active', on);
-  $('#key-image').setAttribute('aria-pressed', String(on));
-}
-
-/** Flag (or unflag) the active viewport's image as a key image, on the server first. */
-async function toggleKeyImage(): Promise<void> {
-  const slot = state.slots[state.active];
-  const imageId = slot?.series ? viewportOf(slot).getCurrentImageId() : undefined;
-  const where = imageId ? instanceOf(imageId) : undefined;
-  if (!where) {
-    setStatus('Key image NOT flagged: no image of the archive in this viewport');
-    return;
-  }
-  const key = keyOf(where.sop, where.frame);
-  const flagged = !keyImages.has(key);
-  try {
-    const row = await measurementsApi.keyImage(where.sop, where.frame, flagged);
-    if (row.flagged) keyImages.add(key);
-    else keyImages.delete(key);
-    seriesOfSop.set(where.sop, where.series);
-    setStatus(row.flagged ? 'Key image flagged' : 'Key image flag removed');
-  } catch (e) {
-    setStatus(`Key image NOT ${flagged ? 'flagged' : 'unflagged'}: ${(e as Error).message}`);
-  }
-  markKeyImages();
-}
-
-/** Go to the next (1) or previous (-1) key image of the open study, across its series, in the
- * active viewport (keys `]` and `[`); wraps around. */
-async function stepKeyImages(dir: 1 | -1): Promise<void> {
-  const slot = state.slots[state.active];
-  if (!slot) return;
-  const order = [...seriesByUid.values()].filter((s) => !s.prior);
-  const stops: KeyStop[] = [];
-  for (const series of order) {
-    const has = [...keyImages].some((k) => seriesOfSop.get(k.slice(0, k.lastIndexOf('|'))) === series.uid);
-    if (!has) continue;
-    const ids = await imageIdsOf(series);
-    ids.forEach((id, index) => {
-      const where = instanceOf(id);
-      if (where && keyImages.has(keyOf(where.sop, where.frame))) stops.push({ series: series.uid, index });
-    });
-  }
-  const viewport = viewportOf(slot);
-  const at: KeyStop = { series: slot.series?.prior ? '' : (slot.series?.uid ?? ''), index: slot.series ? viewport.getCurrentImageIdIndex() : -1 };
-  const to = stepKeyImage(stops, order.map((s) => s.uid), at, dir);
-  if (!to) {
-    setStatus('No key image flagged in this study (F flags the image on screen)');
-    return;
-  }
-  const series = seriesByUid.get(to.series)!;
-  if (slot.series?.uid !== series.uid) await showSeries(slot, series);
-  await viewportOf(slot).setImageIdIndex(to.index);
-  const n = stops.findIndex((s) => s.series === to.series && s.index === to.index) + 1;
-  setStatus(`Key image ${n} of ${stops.length}`);
-}
-
-async function exportStudy(): Promise<void> {
-  const button = $<HTMLButtonElement>('#export');
-  button.disabled = true;
-  setStatus('Exporting the measurements as DICOM (SR and presentation state)...');
-  try {
-    const result = await measurementsApi.exportStudy(state.studyUid);
-    await refreshSeriesList();
-    setStatus(describeExport(result));
-    // Published last, once the series list and the status show the export (tests wait on it).
-    document.body.dataset.exportedSr = result.sop_instance_uid;
-    document.body.dataset.exportedCount = String(result.measurement_count);
-  } catch (e) {
-    setStatus(`Export FAILED: ${(e as Error).message}`);
-  } finally {
-    button.disabled = false;
-  }
-}
-
-/** Reload the series list (new series, e.g. an exported SR), keeping the viewports as they are. */
-async function refreshSeriesList(): Promise<void> {
-  await loadSeriesList(state.studyUid);
-  if (state.priorUidOpen) await loadSeriesList(state.priorUidOpen, state.priorLabel);
-  document.querySelectorAll<HTMLButtonElement>('.thumb').forEach((b) => {
-    b.classList.toggle('active', state.slots.some((s) => s.series?.uid === b.dataset.series));
-  });
-  markKeyImages();
-}
-
-const NON_IMAGE_MODALITIES = new Set(['SR', 'PR', 'KO', 'DOC']);
-
-async function showSeries(slot: Slot, series: SeriesInfo): Promise<void> {
-  if (NON_IMAGE_MODALITIES.has(series.modality)) {
-    setStatus(`${series.modality} ${series.number} holds no images (a report or presentation state): it is for other DICOM viewers`);
-    return;
-  }
-  stopCine(slot);
-  slot.series = series;
-  slot.defaultVoi = undefined;
-  setStatus(`Loading ${series.modality} ${series.number}...`);
-  const ids = await imageIdsOf(series);
-  const viewport = viewportOf(slot);
-  await viewport.setStack(ids, 0);
-  viewport.render();
-  // Fetch the rest of the stack in the background, nearest slices first, so scrolling is not held
-  // up by the network (Cornerstone's stack prefetch; it follows the current image).
-  if (ids.length > 1) csTools.utilities.stackPrefetch.enable(slot.element);
-  setStatus('');
-  void restoreSaved(slot, series);
-  if (showOthers) void drawOthers(slot, series);
-  document.querySelectorAll<HTMLButtonElement>('.thumb').forEach((b) => {
-    b.classList.toggle('active', state.slots.some((s) => s.series?.uid === b.dataset.series));
-  });
-  if (state.slots.indexOf(slot) === state.active) updateControls();
-}
-
-function setActive(index: number): void {
-  state.active = index;
-  state.slots.forEach((s, i) => s.element.parentElement!.classList.toggle('active', i === index));
-  updateControls();
-}
-
-function buildLayout(name: string): void {
-  const count = LAYOUTS[name] ?? 1;
-  const previous = state.slots.map((s) => s.series);
-  state.slots.forEach((s) => stopCine(s));
-  for (const s of state.slots) {
-    state.toolGroup.removeViewports(ENGINE_ID, s.viewportId);
-    state.engine.disableElement(s.viewportId);
-  }
-  const grid = $('#viewports');
-  grid.className = `layout-${name}`;
-  grid.replaceChildren();
-  state.slots = [];
-  for (let i = 0; i < count; i++) {
-    const cell = document.createElement('div');
-    cell.className = 'viewport';
-    const element = document.createElement('div');
-    element.style.width = '100%';
-    element.style.height = '100%';
-    element.oncontextmenu = (e) => e.preventDefault();
-    element.dataset.viewport = String(i);
-    const overlay = document.createElement('div');
-    overlay.className = 'overlay';
-    const overlayBr = document.createElement('div');
-    overlayBr.className = 'overlay br';
-    const edges = {} as Slot['edges'];
-    for (const edge of ['left', 'right', 'top', 'bottom'] as const) {
-      const span = document.createElement('span');
-      span.className = `orient orient-${edge}`;
-      span.hidden = true;
-      edges[edge] = span;
-    }
-    cell.append(element, overlay, overlayBr, ...Object.values(edges));
-    grid.append(cell);
-    const slot: Slot = { viewportId: `vp${i}`, element, overlay, overlayBr, edges, playing: false };
-    state.slots.push(slot);
-    cell.addEventListener('pointerdown', () => setActive(i), true);
-    cell.addEventListener('dragover', (e) => e.preventDefault());
-    cell.addEventListener('drop', (e) => {
-      e.preventDefault();
-      const series = seriesByUid.get(e.dataTransfer?.getData('text/x-series') ?? '');
-      if (series) void showSeries(slot, series);
-    });
-    element.addEventListener(Enums.Events.STACK_NEW_IMAGE, () => followScroll(slot));
-    element.addEventListener(Enums.Events.IMAGE_RENDERED, () => {
-      if (firstImageMs === undefined) {
-        firstImageMs = performance.now();
-        document.body.dataset.firstImageMs = firstImageMs.toFixed(0);
-      }
-      if (!slot.defaultVoi) slot.defaultVoi = viewportOf(slot).getProperties().voiRange;
-      updateOverlay(slot);
-    });
-  }
-  state.engine.setViewports(
-    state.slots.map((s) => ({ viewportId: s.viewportId, type: Enums.ViewportType.STACK, element: s.element })),
-  );
-  for (const s of state.slots) state.toolGroup.addViewport(s.viewportId, ENGINE_ID);
-  linkViewports();
-  document.querySelectorAll<HTMLButtonElement>('[data-layout]').forEach((b) => {
-    b.classList.toggle('active', b.dataset.layout === name);
-  });
-  setActive(Math.min(state.active, count - 1));
-  // Keep what was shown; fill new cells with the next series (the current study's first; with a
-  // prior, the right-hand cell of 1x2 gets the prior's series most like the current one).
-  const current = [...seriesByUid.values()].filter((x) => !x.prior);
-  const prior = [...seriesByUid.values()].filter((x) => x.prior);
-  const fill: (SeriesInfo | undefined)[] = prior.length
-    ? [current[0], pickPrior(prior, current[0]), current[1], prior[1]]
-    : current;
-  state.slots.forEach((s, i) => {
-    const series = previous[i] ?? fill[i];
-    if (series) void showSeries(s, series);
-  });
-}
-
-/** The prior's series to compare with `current`: same modality and description, else same modality. */
-function pickPrior(prior: SeriesInfo[], current: SeriesInfo | undefined): SeriesInfo | undefined {
-  if (!current) return prior[0];
-  return (
-    prior.find((p) => p.modality === current.modality && p.description === current.description) ??
-    prior.find((p) => p.modality === current.modality) ??
-    prior[0]
-  );
-}
-
+/** Toolbar buttons, the guides' controls and the keyboard shortcuts. */
 function bindUi(): void {
   document.querySelectorAll<HTMLButtonElement>('[data-tool]').forEach((b) => {
     b.addEventListener('click', () => selectTool(b.dataset.tool!));

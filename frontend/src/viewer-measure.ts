@@ -44,8 +44,6 @@ export function registerGroupPatch(prefix: string, body: (groupKey: string) => P
   groupPatches.set(prefix, body);
 }
 
-// Every value shown comes from geometry.ts `compute` on the annotation's points in image pixels
-// (or from the server's Result when the server corrected ours), never from Cornerstone's own stats.
 function imagePoint(imageId: string, world: Types.Point3): Point {
   const p = csUtils.worldToImageCoords(imageId, world);
   if (!p) throw new Error('point outside the image plane');
