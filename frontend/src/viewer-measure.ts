@@ -170,7 +170,7 @@ interface SavedRecord {
   id?: number;
   saving?: boolean;
   dirty?: boolean; // changed while its first save was on the way
-  server?: { key: string; value: Result; corrected: boolean };
+  server?: { key: string; value: Result; corrected: boolean; label: string };
 }
 
 export const records = new Map<string, SavedRecord>(); // annotationUID (or 'vhs:' + group) -> the server's row
@@ -196,6 +196,7 @@ export function serverState(saved: SavedMeasurement): SavedRecord['server'] {
     key: JSON.stringify([saved.points, saved.calibration ?? null]),
     value: saved.value as unknown as Result,
     corrected: Boolean(saved.value_corrected),
+    label: saved.label ?? '',
   };
 }
 
@@ -309,6 +310,10 @@ export function schedulePatch(recordKey: string): void {
         setStatus('Measurement change NOT saved: the measurement has no value (see the panel)');
         return;
       }
+      // Cornerstone also reports a "modified" annotation when it only recomputes its statistics (a
+      // restored measurement drawn the first time): nothing the server does not already have.
+      const server = records.get(recordKey)?.server;
+      if (server && server.key === change.key && server.label === String(change.body.label ?? server.label)) return;
       measurementsApi.update(id, change.body).then(
         (saved) => {
           const r = records.get(recordKey);

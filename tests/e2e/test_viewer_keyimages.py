@@ -108,6 +108,11 @@ def test_key_image_flag_restore_and_export_sr(
     assert page.get_attribute("#key-image", "aria-pressed") == "true"
     shot(page, "key-image-restored")
     series_before = page.locator(".thumb").count()
+    # Drawing the restored Length (Cornerstone recomputes its statistics) is not a change: no PATCH.
+    page.wait_for_selector("#measurement-list li[data-saved]")
+    page.wait_for_timeout(1500)  # longer than the viewer's 500 ms PATCH delay
+    again = httpx.get(f"{base}/api/v1/measurements/{saved_id}", headers=headers, timeout=30).json()
+    assert again["updated_at"] == stored["updated_at"]
 
     # Export: the status bar names the SR; the SR and GSPS series appear in the list.
     page.click("#export")
