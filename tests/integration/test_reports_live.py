@@ -61,6 +61,21 @@ def imaged_order(srv: LiveServer, api: httpx.Client) -> dict[str, Any]:
     return {"animal": animal, "order": order.json(), "study_uid": common["StudyInstanceUID"]}
 
 
+def hl7_pms_and_draft(srv: LiveServer, api: httpx.Client, port: int) -> dict[str, Any]:
+    """An HL7 PMS partner on ``port`` subscribed to report events, and a draft report on an imaged
+    order's study."""
+    created = api.post(
+        "/partners",
+        json={"name": "pms", "kind": "hl7", "host": "127.0.0.1", "port": port, "event_types": ["report.*"]},
+    )
+    assert created.status_code == 201, created.text
+    world = imaged_order(srv, api)
+    report: dict[str, Any] = api.post(
+        f"/studies/{world['study_uid']}/reports", json={"template_key": "thorax-dog"}
+    ).json()
+    return {**report, "world": world}
+
+
 def test_signed_report_reaches_rest_dicom_hl7_fhir_and_webhook(live: tuple[LiveServer, httpx.Client]) -> None:
     srv, api = live
     hook = WebhookReceiver(port=free_port())
@@ -216,21 +231,7 @@ def test_amendment_is_sent_as_corrected_result(live: tuple[LiveServer, httpx.Cli
     pms = MllpPms()
     port = pms.start()
     try:
-        created = api.post(
-            "/partners",
-            json={
-                "name": "pms",
-                "kind": "hl7",
-                "host": "127.0.0.1",
-                "port": port,
-                "event_types": ["report.*"],
-            },
-        )
-        assert created.status_code == 201, created.text
-        world = imaged_order(srv, api)
-        report = api.post(
-            f"/studies/{world['study_uid']}/reports", json={"template_key": "thorax-dog"}
-        ).json()
+        report = hl7_pms_and_draft(srv, api, port)
         assert api.post(f"/reports/{report['id']}/sign").status_code == 200
         assert api.post(f"/reports/{report['id']}/amend", json={"conclusion": "x"}).status_code == 422
         amended = api.post(
@@ -262,21 +263,8 @@ def test_withdrawn_report_is_sent_as_wrong(live: tuple[LiveServer, httpx.Client]
         web = api.post("/partners", json={"name": "pms-web", "kind": "webhook", "url": hook.url})
         assert web.status_code == 201, web.text
         hook.secret = web.json()["secret"]
-        created = api.post(
-            "/partners",
-            json={
-                "name": "pms",
-                "kind": "hl7",
-                "host": "127.0.0.1",
-                "port": port,
-                "event_types": ["report.*"],
-            },
-        )
-        assert created.status_code == 201, created.text
-        world = imaged_order(srv, api)
-        report = api.post(
-            f"/studies/{world['study_uid']}/reports", json={"template_key": "thorax-dog"}
-        ).json()
+        report = hl7_pms_and_draft(srv, api, port)
+        world = report["world"]
         assert api.post(f"/reports/{report['id']}/withdraw", json={"reason": "x"}).status_code == 409  # draft
         assert api.post(f"/reports/{report['id']}/sign").status_code == 200
         assert api.post(f"/reports/{report['id']}/withdraw", json={}).status_code == 422  # no reason

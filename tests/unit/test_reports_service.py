@@ -11,11 +11,11 @@ from typing import Any
 import hl7
 import pytest
 from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 from sqlalchemy import select
 from test_hl7_outbound import MllpReceiver, drain, settings  # type: ignore[import-not-found]
 
+from measurement_images import tiny_image  # type: ignore[import-not-found]
 from vetpacs.archive import retrieve
 from vetpacs.archive.context import Archive, Origin, OriginKind
 from vetpacs.archive.ingest import store_instance
@@ -44,31 +44,13 @@ FRONT_DESK = Actor(username="desk", role=Role.FRONT_DESK, via="token")
 
 
 def dx_image(**attrs: str) -> bytes:
-    ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.SOPClassUID = DX
-    ds.SOPInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = "DX"
-    ds.StudyDate = "20261128"
-    ds.StudyTime = "101500"
-    ds.StudyDescription = "Thorax two views"
-    ds.Rows = ds.Columns = 2
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.PixelRepresentation = 0
-    ds.PixelData = b"\x00\x01\x02\x03"
-    for k, v in attrs.items():
-        setattr(ds, k, v)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = DX
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    out = BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+    defaults = {
+        "SpecificCharacterSet": "ISO_IR 192",
+        "StudyDate": "20261128",
+        "StudyTime": "101500",
+        "StudyDescription": "Thorax two views",
+    }
+    return tiny_image(DX, **{**defaults, **attrs})
 
 
 @pytest.fixture
