@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 
 from vetpacs.app import build_archive
 from vetpacs.archive.context import Archive
+from vetpacs.auth.roles import SYSTEM, Role
+from vetpacs.auth.service import create_user, generate_password, issue_token
 from vetpacs.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,11 +131,18 @@ class LiveServer:
         return {"Authorization": f"Bearer {self.token}"}
 
     def create_admin(self) -> None:
-        """User ``admin`` (random password) and an API token for it, through the CLI."""
+        """User ``admin`` (random password) and an API token for it, made in this process with the
+        services ``vetpacs user add`` and ``vetpacs user token`` call (two CLI processes per server
+        cost seconds each on a loaded CI machine; the tests that add other users still go through the CLI)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        added = self.cli("user", "add", "admin", "--role", "admin", "--generate-password")
-        self.admin_password = added.stdout.strip()
-        self.token = self.cli("user", "token", "admin", "--name", "tests").stdout.strip()
+        settings = Settings(data_dir=self.data_dir, database_url=self.database_url)
+        arch = build_archive(settings)  # migrates the new database, as the CLI's first call did
+        try:
+            self.admin_password = generate_password()
+            create_user(arch, username="admin", role=Role.ADMIN, password=self.admin_password, actor=SYSTEM)
+            self.token = issue_token(arch, "admin", name="tests", actor=SYSTEM).token
+        finally:
+            arch.engine.dispose()
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
