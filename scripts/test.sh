@@ -6,7 +6,10 @@
 #   installed if missing.
 # - The viewer (frontend/): npm ci, its Vitest tests and the Vite build, when Node/npm are installed.
 # - .venv/ with VetPACS and its test extras.
-# - The suite runs on SQLite; when VETPACS_TEST_DATABASE_URL is set (PostgreSQL), it runs again there.
+# - The suite runs on SQLite; when VETPACS_TEST_DATABASE_URL is set (PostgreSQL), it runs again there,
+#   without the browser tests (tests/e2e: they test the front end, whose API calls the integration
+#   tests cover on PostgreSQL), to keep the whole run within CI's time.
+# - Each pass prints its 25 slowest tests (--durations), to see where the time goes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -41,8 +44,8 @@ echo "== lint (ruff) and types (mypy --strict on src/)"
 .venv/bin/ruff format --check src tests
 .venv/bin/mypy
 echo "== tests on SQLite"
-env -u VETPACS_TEST_DATABASE_URL .venv/bin/python -m pytest -n 2 "$@"
+env -u VETPACS_TEST_DATABASE_URL .venv/bin/python -m pytest -n 2 --durations=25 "$@"
 if [ -n "${VETPACS_TEST_DATABASE_URL:-}" ]; then
-  echo "== tests on PostgreSQL ($VETPACS_TEST_DATABASE_URL)"
-  .venv/bin/python -m pytest -n 2 "$@"
+  echo "== tests on PostgreSQL ($VETPACS_TEST_DATABASE_URL), browser tests excepted"
+  .venv/bin/python -m pytest -n 2 --durations=25 --ignore=tests/e2e "$@"
 fi
